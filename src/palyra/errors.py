@@ -40,3 +40,9 @@ class IoFailure(PalyraError):
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(f"I/O failed: {message}", details=details)
+
+
+class NotFoundError(PalyraError):
+    """The named thing (publisher, key, skill, …) does not exist."""
+
+    kind = "not_found"

@@ -100,7 +100,10 @@ def _find_eocd(data: bytes) -> int:
     if len(data) < _EOCD.size:
         raise InvalidArchiveError("file is too short to be a ZIP archive")
     offset = len(data) - _EOCD.size
-    if int.from_bytes(data[offset : offset + 4], "little") == _EOCD_SIG and _u16(data, offset + 20) == 0:
+    if (
+        int.from_bytes(data[offset : offset + 4], "little") == _EOCD_SIG
+        and _u16(data, offset + 20) == 0
+    ):
         return offset
     found = data.rfind(struct.pack("<I", _EOCD_SIG), max(0, len(data) - 65_557))
     if found < 0:
@@ -196,7 +199,8 @@ def _parse_central(data: bytes, cd_offset: int, cd_size: int, count: int) -> lis
         if made_by >> 8 == _UNIX and stat.S_ISLNK(mode):
             raise SymlinkEntryError(f"entry '{name}' is a symbolic link")
         is_dir = name.endswith("/")
-        if made_by >> 8 == _UNIX and mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        # No type bits (plain permissions, as Python's zipfile writes) means a regular file.
+        if made_by >> 8 == _UNIX and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise SymlinkEntryError(f"entry '{name}' is not a regular file")
         if "\\" in name:
             raise InvalidArtifactPathError(name, "contains a backslash")
@@ -336,9 +340,9 @@ def read_archive(data: bytes) -> dict[str, bytes]:
                 )
             raise UnexpectedArchiveDataError(f"entries overlap or leave gaps at '{entry.name}'")
         start, end, expected_offset = _local_data_span(data, entry)
-        name = by_entry.get(id(entry))
-        if name is not None:
-            contents[name] = _inflate(entry, memoryview(data)[start:end])
+        kept = by_entry.get(id(entry))
+        if kept is not None:
+            contents[kept] = _inflate(entry, memoryview(data)[start:end])
     if expected_offset != cd_offset:
         raise UnexpectedArchiveDataError("bytes between the last entry and the central directory")
     # Archive (central directory) order, which is what callers and error messages expect.

@@ -122,7 +122,9 @@ def build_signed_skill_artifact(
     _insert(entries, SBOM_ENTRY, sbom)
     _insert(entries, PROVENANCE_ENTRY, provenance)
 
-    integrity = tuple(IntegrityFile(name, digest) for name, digest in entry_digests(entries).items())
+    integrity = tuple(
+        IntegrityFile(name, digest) for name, digest in entry_digests(entries).items()
+    )
     manifest = dataclasses.replace(manifest, integrity=integrity)
     manifest_bytes = manifest_to_toml(manifest).encode("utf-8")
     if parse_manifest_toml(manifest_bytes.decode("utf-8")) != manifest:

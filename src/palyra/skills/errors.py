@@ -45,7 +45,9 @@ class InvalidArtifactPathError(SkillError):
     def __init__(self, path: str, reason: str | None = None) -> None:
         shown = path.encode("unicode_escape").decode("ascii")
         suffix = f" ({reason})" if reason else ""
-        super().__init__(f"artifact entry path is invalid: {shown}{suffix}", details={"path": shown})
+        super().__init__(
+            f"artifact entry path is invalid: {shown}{suffix}", details={"path": shown}
+        )
 
 
 class ArtifactTooLargeError(SkillError):

@@ -69,10 +69,10 @@ def _canonical(items: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 def capability_grants_from_manifest(manifest: SkillManifest) -> CapabilityGrants:
     caps = manifest.capabilities
     writable = _canonical(caps.filesystem.write_roots)
-    readable = tuple(root for root in _canonical(caps.filesystem.read_roots) if root not in writable)
-    secrets = sorted(
-        {SecretGrant(req.scope, key) for req in caps.secrets for key in req.key_names}
+    readable = tuple(
+        root for root in _canonical(caps.filesystem.read_roots) if root not in writable
     )
+    secrets = sorted({SecretGrant(req.scope, key) for req in caps.secrets for key in req.key_names})
     channels = _canonical(
         [
             node[len(CHANNEL_CAPABILITY_PREFIX) :]

@@ -457,6 +457,9 @@ def _json_any(value: Any, where: str) -> Any:
     return to_json_value(value, where)
 
 
+_NO_TABLES: list[_Table] = []
+
+
 def _tables(value: Any, where: str) -> list[_Table]:
     if not isinstance(value, list):
         raise ManifestParseError(f"`{where}` must be an array of tables, found {_type_name(value)}")
@@ -490,9 +493,11 @@ def _decode_capabilities(t: _Table) -> Capabilities:
     )
     fs.finish()
     secrets: list[SecretRequirement] = []
-    for s in t.get("secrets", _tables, []):
+    for s in t.get("secrets", _tables, _NO_TABLES):
         secrets.append(
-            SecretRequirement(scope=s.get("scope", _str), key_names=s.get("key_names", _str_list, ()))
+            SecretRequirement(
+                scope=s.get("scope", _str), key_names=s.get("key_names", _str_list, ())
+            )
         )
         s.finish()
     q = t.table("quotas")
@@ -554,7 +559,7 @@ def _contract_kind(value: Any, where: str) -> str:
 def _decode_operator(t: _Table) -> Operator:
     p = t.table("plugin")
     contracts: list[PluginContract] = []
-    for c in p.get("contracts", _tables, []):
+    for c in p.get("contracts", _tables, _NO_TABLES):
         contracts.append(
             PluginContract(kind=c.get("kind", _contract_kind), version=c.get("version", _u32, 1))
         )
@@ -631,7 +636,7 @@ def _decode(doc: dict[str, Any]) -> SkillManifest:
     compat_table.finish()
     integrity_table = top.table("integrity")
     integrity: list[IntegrityFile] = []
-    for f in integrity_table.get("files", _tables, []):
+    for f in integrity_table.get("files", _tables, _NO_TABLES):
         integrity.append(IntegrityFile(path=f.get("path", _str), sha256=f.get("sha256", _str)))
         f.finish()
     integrity_table.finish()
@@ -660,6 +665,10 @@ def _fail(message: str) -> ManifestValidationError:
     return ManifestValidationError(message)
 
 
+# A distinct class that ``validator_for`` returns only when ``$schema`` names no known dialect.
+_UnknownDialect = jsonschema.validators.extend(jsonschema.Draft202012Validator)  # type: ignore[no-untyped-call]
+
+
 def _check_json_schema(tool_id: str, which: str, schema: JsonObject) -> None:
     """Reject schemas that are not valid JSON Schema (the reference checks only "is an object").
 
@@ -670,8 +679,8 @@ def _check_json_schema(tool_id: str, which: str, schema: JsonObject) -> None:
     if dialect is not None:
         if not isinstance(dialect, str):
             raise _fail(f"tool '{tool_id}' {which} has a non-string $schema")
-        known = jsonschema.validators.validator_for({"$schema": dialect}, default=None)
-        if known is None:
+        known = jsonschema.validators.validator_for({"$schema": dialect}, default=_UnknownDialect)
+        if known is _UnknownDialect:
             raise _fail(f"tool '{tool_id}' {which} uses unknown $schema '{dialect}'")
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
@@ -679,8 +688,7 @@ def _check_json_schema(tool_id: str, which: str, schema: JsonObject) -> None:
     except jsonschema.exceptions.SchemaError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "(root)"
         raise _fail(
-            f"tool '{tool_id}' {which} is not a valid JSON Schema at {where}: "
-            f"{_short(exc.message)}"
+            f"tool '{tool_id}' {which} is not a valid JSON Schema at {where}: {_short(exc.message)}"
         ) from None
     except RecursionError:
         raise _fail(f"tool '{tool_id}' {which} nests too deeply") from None
@@ -730,7 +738,11 @@ def _validate_capabilities(m: SkillManifest) -> None:
     for node in caps.node_capabilities:
         values.identifier_or_wildcard("capabilities.node_capabilities", node, opt.node)
     q = caps.quotas
-    if q.wall_clock_timeout_ms == 0 or q.fuel_budget == 0 or q.max_memory_bytes < MIN_MAX_MEMORY_BYTES:
+    if (
+        q.wall_clock_timeout_ms == 0
+        or q.fuel_budget == 0
+        or q.max_memory_bytes < MIN_MAX_MEMORY_BYTES
+    ):
         raise _fail("capabilities.quotas values must be non-zero and memory >= 65536")
 
 
@@ -770,8 +782,11 @@ def _validate_operator(m: SkillManifest) -> None:
             raise _fail(f"operator.plugin.default_tool_id must be namespaced with '{m.publisher}.'")
     if plugin.default_module_path is not None:
         path = plugin.default_module_path
-        if "\x00" in path or ".." in path or not path.startswith(MODULES_PREFIX) or not path.endswith(
-            ".wasm"
+        if (
+            "\x00" in path
+            or ".." in path
+            or not path.startswith(MODULES_PREFIX)
+            or not path.endswith(".wasm")
         ):
             raise _fail("operator.plugin.default_module_path must reference a modules/*.wasm entry")
         values.canonical_path(path)
@@ -809,7 +824,7 @@ def _validate_config(config: ConfigContract) -> None:
                 values.require_text(f"{where}.{key}", text)
         if prop.enum_values:
             if prop.type != "string":
-                raise _fail(f"{where}.enum_values requires type = \"string\"")
+                raise _fail(f'{where}.enum_values requires type = "string"')
             seen: set[str] = set()
             for value in prop.enum_values:
                 trimmed = value.strip()

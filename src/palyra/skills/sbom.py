@@ -138,7 +138,9 @@ def generate_provenance(
     builder = {"id": f"https://palyra.dev/builders/palyra-cli@{__version__}"}
     doc = {
         "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": name, "digest": {"sha256": digest}} for name, digest in _covered(digests)],
+        "subject": [
+            {"name": name, "digest": {"sha256": digest}} for name, digest in _covered(digests)
+        ],
         "predicateType": "https://slsa.dev/provenance/v1",
         "predicate": {
             "buildDefinition": {

@@ -8,8 +8,10 @@ the store: a caller pins a new key only once its whole operation has succeeded.
 
 from __future__ import annotations
 
+import copy
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,9 +114,12 @@ class TrustStore:
         for raw, keys in self.trusted_publishers.items():
             publisher = normalize_publisher(raw)
             if not keys:
-                raise TrustStoreError(f"trusted publisher '{publisher}' must include at least one key")
+                raise TrustStoreError(
+                    f"trusted publisher '{publisher}' must include at least one key"
+                )
             normalized = [
-                normalize_key(key, f"invalid trusted key for publisher '{publisher}'") for key in keys
+                normalize_key(key, f"invalid trusted key for publisher '{publisher}'")
+                for key in keys
             ]
             trusted[publisher] = sorted(set(trusted.get(publisher, [])) | set(normalized))
         tofu: dict[str, str] = {}
@@ -194,6 +199,22 @@ class TrustStore:
             del self.trusted_publishers[publisher]
         return True
 
+    def with_extra_trust(self, pairs: Iterable[tuple[str, str]]) -> TrustStore:
+        """A copy that also allowlists ``pairs``; the original (and its file) is untouched."""
+        extended = copy.deepcopy(self)
+        for publisher, key in pairs:
+            extended.add_trusted_key(publisher, key)
+        return extended
+
     def unpin(self, publisher: str) -> bool:
         publisher = normalize_publisher(publisher)
         return self.tofu_publishers.pop(publisher, None) is not None
+
+
+def parse_trusted_publisher_flag(text: str) -> tuple[str, str]:
+    """``PUBLISHER=HEXKEY`` (split at the first ``=``; both sides trimmed, non-empty)."""
+    publisher, sep, key = text.partition("=")
+    if not sep or not publisher.strip() or not key.strip():
+        raise TrustStoreError(f"--trusted-publisher expects PUBLISHER=HEXKEY, got '{text}'")
+    publisher = normalize_publisher(publisher)
+    return publisher, normalize_key(key, f"invalid trusted key for publisher '{publisher}'")

@@ -1,0 +1,142 @@
+"""``palyra trust``: the publisher trust store (allowlist and TOFU pins)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from palyra.cli.output import CliState, console, print_json
+from palyra.errors import NotFoundError
+from palyra.paths import resolve_trust_store
+from palyra.skills.keys import key_id_for
+from palyra.skills.trust import TrustStore
+
+app = typer.Typer(help="Manage trusted publisher keys and TOFU pins.", no_args_is_help=True)
+
+TrustStoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trust-store", help="Trust-store file (default: <state>/skills/trust-store.json)."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def store_path(ctx: typer.Context, explicit: Path | None) -> Path:
+    state: CliState = ctx.obj
+    return resolve_trust_store(state.state_root, explicit)
+
+
+def _rows(store: TrustStore) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for publisher, keys in store.trusted_publishers.items():
+        rows.extend(
+            {
+                "publisher": publisher,
+                "kind": "allowlisted",
+                "public_key_hex": key,
+                "key_id": key_id_for(bytes.fromhex(key)),
+            }
+            for key in keys
+        )
+    for publisher, key in store.tofu_publishers.items():
+        rows.append(
+            {
+                "publisher": publisher,
+                "kind": "tofu_pinned",
+                "public_key_hex": key,
+                "key_id": key_id_for(bytes.fromhex(key)),
+            }
+        )
+    return rows
+
+
+@app.command("list")
+def list_keys(
+    ctx: typer.Context, trust_store: TrustStoreOption = None, json_output: JsonOption = False
+) -> None:
+    """Show allowlisted keys and TOFU pins."""
+    path = store_path(ctx, trust_store)
+    store = TrustStore.load(path)
+    rows = _rows(store)
+    if json_output:
+        print_json({"trust_store": str(path), **store.to_json(), "keys": rows})
+        return
+    out = console()
+    if not rows:
+        out.print(f"trust store {path} is empty")
+        return
+    table = Table(title=f"trust store {path}")
+    for column in ("publisher", "kind", "key_id", "public_key_hex"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["publisher"], row["kind"], row["key_id"], row["public_key_hex"])
+    out.print(table)
+
+
+def _save_and_report(
+    path: Path, store: TrustStore, action: str, json_output: bool, **fields: Any
+) -> None:
+    store.save(path)
+    if json_output:
+        print_json({"action": action, "trust_store": str(path), **fields})
+    else:
+        details = " ".join(f"{key}={value}" for key, value in fields.items())
+        console().print(f"trust.{action} {details} trust_store={path}")
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    publisher: Annotated[str, typer.Argument(help="Publisher id, e.g. acme.")],
+    hexkey: Annotated[str, typer.Argument(help="Ed25519 public key, 64 hex chars.")],
+    trust_store: TrustStoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Allowlist a publisher key (allowlisted keys win over TOFU pins)."""
+    path = store_path(ctx, trust_store)
+    store = TrustStore.load(path)
+    store.add_trusted_key(publisher, hexkey)
+    key = hexkey.strip().lower()
+    _save_and_report(
+        path,
+        store,
+        "added",
+        json_output,
+        publisher=publisher.strip(),
+        key_id=key_id_for(bytes.fromhex(key)),
+    )
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    publisher: Annotated[str, typer.Argument(help="Publisher id.")],
+    hexkey: Annotated[str | None, typer.Argument(help="Key to remove (default: all keys).")] = None,
+    trust_store: TrustStoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Remove an allowlisted key, or every key of a publisher."""
+    path = store_path(ctx, trust_store)
+    store = TrustStore.load(path)
+    if not store.remove_trusted(publisher, hexkey):
+        raise NotFoundError(f"publisher '{publisher.strip()}' has no such allowlisted key")
+    _save_and_report(path, store, "removed", json_output, publisher=publisher.strip())
+
+
+@app.command("unpin")
+def unpin(
+    ctx: typer.Context,
+    publisher: Annotated[str, typer.Argument(help="Publisher id.")],
+    trust_store: TrustStoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Forget a publisher's TOFU pin (the next verification may pin a new key)."""
+    path = store_path(ctx, trust_store)
+    store = TrustStore.load(path)
+    if not store.unpin(publisher):
+        raise NotFoundError(f"publisher '{publisher.strip()}' has no TOFU pin")
+    _save_and_report(path, store, "unpinned", json_output, publisher=publisher.strip())
