@@ -15,7 +15,7 @@ from pathlib import PurePath
 
 import tomli_w
 
-from palyra.skills.archive import write_archive
+from palyra.skills.archive import read_archive, write_archive
 from palyra.skills.compat import assert_runtime_compatibility
 from palyra.skills.constants import (
     ASSETS_PREFIX,
@@ -145,4 +145,6 @@ def build_signed_skill_artifact(
     artifact = write_archive(entries)
     if len(artifact) > MAX_ARTIFACT_BYTES:
         raise ArtifactTooLargeError(len(artifact), MAX_ARTIFACT_BYTES)
+    # Never hand out an artifact our own strict reader would refuse (e.g. a ratio bomb).
+    read_archive(artifact)
     return BuildResult(artifact, manifest, payload, signature)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from palyra.skills.constants import MANIFEST_ENTRY, SIGNATURE_ENTRY
 from palyra.skills.payload import payload_sha256
@@ -27,14 +27,30 @@ def entry_digests(entries: Mapping[str, bytes]) -> dict[str, str]:
     }
 
 
-def hash_entries(entries: Mapping[str, bytes]) -> tuple[str, dict[str, str]]:
-    """Return ``(payload_sha256, entry_digests)``, in parallel when the payload is large."""
+PARALLEL_THRESHOLD = _PARALLEL_THRESHOLD
+
+
+def hash_entries(
+    entries: Mapping[str, bytes], also: Callable[[], None] | None = None
+) -> tuple[str, dict[str, str]]:
+    """Return ``(payload_sha256, entry_digests)``, in parallel when the payload is large.
+
+    ``also`` (e.g. deferred CRC checks) runs on the main thread after the entry digests; an
+    exception from it propagates once the worker has finished.
+    """
     total = sum(len(data) for data in entries.values())
     if total < _PARALLEL_THRESHOLD:
-        return payload_sha256(entries), entry_digests(entries)
+        digests = entry_digests(entries)
+        if also is not None:
+            also()
+        return payload_sha256(entries), digests
     result: list[str] = []
     worker = threading.Thread(target=lambda: result.append(payload_sha256(entries)), daemon=True)
     worker.start()
-    digests = entry_digests(entries)
-    worker.join()
+    try:
+        digests = entry_digests(entries)
+        if also is not None:
+            also()
+    finally:
+        worker.join()
     return result[0], digests

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from palyra.skills.archive import read_archive
+from palyra.skills.archive import decode_archive
 from palyra.skills.compat import assert_runtime_compatibility
 from palyra.skills.constants import (
     MANIFEST_ENTRY,
@@ -20,7 +20,7 @@ from palyra.skills.constants import (
     SBOM_ENTRY,
     SIGNATURE_ENTRY,
 )
-from palyra.skills.digests import hash_entries
+from palyra.skills.digests import PARALLEL_THRESHOLD, hash_entries
 from palyra.skills.errors import (
     IntegrityMismatchError,
     MissingArtifactEntryError,
@@ -101,14 +101,16 @@ def check_integrity(manifest: SkillManifest, digests: Mapping[str, str]) -> None
 
 
 def inspect_skill_artifact(data: bytes) -> SkillInspection:
-    entries = read_archive(data)
+    # CRCs of big entries are checked while hashing, on the second core; small ones at once.
+    contents = decode_archive(data, defer_crc_from=PARALLEL_THRESHOLD)
+    entries = contents.entries
     manifest = parse_manifest_bytes(_require(entries, MANIFEST_ENTRY))
     sbom = validate_sbom(_require(entries, SBOM_ENTRY))
     provenance = validate_provenance(_require(entries, PROVENANCE_ENTRY))
     if not any(_is_module(name) for name in entries):
         raise MissingArtifactEntryError("modules/*.wasm")
     signature = SkillSignature.parse(_require(entries, SIGNATURE_ENTRY))
-    payload, digests = hash_entries(entries)
+    payload, digests = hash_entries(entries, also=contents.check_pending_crcs)
     if payload != signature.payload_sha256:
         raise PayloadHashMismatchError()
     public_key = signature.verify()
