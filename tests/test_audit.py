@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import MINIMAL_WASM, SAMPLE_MANIFEST, Builder, replace_manifest, wat
 
+from conftest import MINIMAL_WASM, SAMPLE_MANIFEST, Builder, replace_manifest, wat
 from palyra.skills import errors
 from palyra.skills.audit import (
     AuditPolicy,

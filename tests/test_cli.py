@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_DIR, SEED_01, CliResult, wat
 
+from conftest import EXAMPLE_DIR, SEED_01, CliResult, wat
 from palyra.skills.keys import SigningKey
 
 Cli = Callable[..., CliResult]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from conftest import SAMPLE_MANIFEST, replace_manifest
-
 from palyra.skills.grants import (
     PolicyBinding,
     SecretGrant,

@@ -10,6 +10,7 @@ import json
 import zipfile
 
 import pytest
+
 from conftest import (
     MINIMAL_WASM,
     SAMPLE_MANIFEST,
@@ -17,7 +18,6 @@ from conftest import (
     Builder,
     replace_manifest,
 )
-
 from palyra.skills import errors
 from palyra.skills.archive import read_archive, write_archive
 from palyra.skills.build import manifest_to_toml
@@ -312,7 +312,7 @@ def test_runtime_compatibility(
 
 
 def test_build_rejects_bad_module_paths_and_limits(build: Builder) -> None:
-    with pytest.raises(errors.ManifestValidationError, match="must end with .wasm"):
+    with pytest.raises(errors.ManifestValidationError, match=r"must end with \.wasm"):
         build(modules=[("module.WASM", MINIMAL_WASM)])
     with pytest.raises(errors.ManifestValidationError, match="at least one module"):
         build(modules=[])

@@ -15,6 +15,7 @@ import zipfile
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from conftest import (
     MINIMAL_WASM,
     SAMPLE_MANIFEST,
@@ -24,7 +25,6 @@ from conftest import (
     SEED_05,
     Builder,
 )
-
 from palyra.skills.build import manifest_to_toml
 from palyra.skills.inspect import inspect_skill_artifact
 from palyra.skills.keys import SigningKey, key_id_for
