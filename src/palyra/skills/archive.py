@@ -6,9 +6,11 @@ local headers that disagree with the central directory, and it ignores symlink m
 those leniencies is a parser differential that lets one archive mean two things (the Janus and
 concatenated-ZIP attacks in field-notes.md §4.2). The reader below accepts exactly one layout:
 local entries packed back to back from byte 0, then the central directory, then an end record
-with no comment and nothing after it; every header field cross-checked; stored or DEFLATE only;
-sizes, counts and ratios bounded before a byte is inflated. Writing is simple and uses
-:mod:`zipfile` with pinned metadata (sorted, DEFLATE, DOS epoch, 0644) like the reference.
+with no comment and nothing after it; names, flags, method, CRC and sizes cross-checked
+between local and central headers (timestamps and attributes carry no signed meaning);
+stored or DEFLATE only; sizes, counts and ratios bounded before a byte is inflated. Writing
+is simple and uses :mod:`zipfile` with pinned metadata (sorted, DEFLATE, DOS epoch, 0644),
+like the reference.
 """
 
 from __future__ import annotations
@@ -105,7 +107,8 @@ def _find_eocd(data: bytes) -> int:
         and _u16(data, offset + 20) == 0
     ):
         return offset
-    found = data.rfind(struct.pack("<I", _EOCD_SIG), max(0, len(data) - 65_557))
+    # A complete end record (22 bytes) must fit after the signature for it to count.
+    found = data.rfind(struct.pack("<I", _EOCD_SIG), max(0, len(data) - 65_557), len(data) - 18)
     if found < 0:
         raise InvalidArchiveError("no end of central directory record (truncated or not a ZIP)")
     trailing = len(data) - found - _EOCD.size
@@ -158,7 +161,7 @@ def _parse_central(data: bytes, cd_offset: int, cd_size: int, count: int) -> lis
             raise InvalidArchiveError("central directory is truncated")
         (
             sig,
-            made_by,
+            _made_by,
             _needed,
             flags,
             method,
@@ -195,12 +198,14 @@ def _parse_central(data: bytes, cd_offset: int, cd_size: int, count: int) -> lis
                 f"entry '{name}' uses compression method {method} (only stored and DEFLATE)"
             )
         _check_extra(extra, name)
+        # The high 16 bits are a Unix mode for every host that sets them (Info-ZIP restores
+        # symlinks for several "made by" systems, not just Unix), so read them whatever the host.
         mode = external >> 16
-        if made_by >> 8 == _UNIX and stat.S_ISLNK(mode):
+        if stat.S_ISLNK(mode):
             raise SymlinkEntryError(f"entry '{name}' is a symbolic link")
         is_dir = name.endswith("/")
         # No type bits (plain permissions, as Python's zipfile writes) means a regular file.
-        if made_by >> 8 == _UNIX and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise SymlinkEntryError(f"entry '{name}' is not a regular file")
         if "\\" in name:
             raise InvalidArtifactPathError(name, "contains a backslash")
@@ -366,6 +371,10 @@ def decode_archive(data: bytes, *, defer_crc_from: int = 1 << 62) -> ArchiveCont
             raise DuplicateArtifactEntryError(entry.name)
         seen_raw.add(entry.raw_name)
         if entry.is_dir:
+            # Directories carry nothing, but their names must be as safe as file names.
+            directory = normalize_artifact_path(entry.name.rstrip("/"))
+            if directory not in ("modules", "assets") and not is_allowed_entry_name(directory):
+                raise UnknownArtifactEntryError(entry.name)
             continue
         name = normalize_artifact_path(entry.name)
         if name in names:
@@ -402,7 +411,9 @@ def decode_archive(data: bytes, *, defer_crc_from: int = 1 << 62) -> ArchiveCont
             raise UnexpectedArchiveDataError(f"entries overlap or leave gaps at '{entry.name}'")
         start, end, expected_offset = _local_data_span(data, entry)
         kept = by_entry.get(id(entry))
-        if kept is not None:
+        if entry.is_dir:
+            _inflate(entry, memoryview(data)[start:end], True)  # must really be empty
+        elif kept is not None:
             deferred = entry.size >= defer_crc_from
             contents[kept] = _inflate(entry, memoryview(data)[start:end], not deferred)
             if deferred:

@@ -877,7 +877,13 @@ def validate_manifest(m: SkillManifest) -> None:
 
 def parse_manifest_toml(text: str) -> SkillManifest:
     """Parse and validate ``skill.toml`` text (TOML 1.0)."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_MANIFEST_BYTES:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # lone surrogates: no UTF-8 skill.toml can hold them
+        raise ManifestParseError(
+            f"manifest utf8 error: {exc.reason} at character {exc.start}"
+        ) from None
+    if size > MAX_MANIFEST_BYTES:
         raise ManifestParseError(f"manifest exceeds {MAX_MANIFEST_BYTES} bytes")
     manifest = _decode(loads_toml10(text))
     validate_manifest(manifest)

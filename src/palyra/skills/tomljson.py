@@ -17,6 +17,9 @@ import tomli
 from palyra.skills.constants import MAX_JSON_DEPTH
 from palyra.skills.errors import ManifestParseError
 
+_I64_MIN = -(2**63)
+_I64_MAX = 2**63 - 1
+
 
 def loads_toml10(text: str) -> dict[str, Any]:
     """Parse ``text`` as TOML 1.0; TOML 1.1-only syntax gets its own clear error."""
@@ -49,6 +52,9 @@ def to_json_value(value: Any, field: str, depth: int = 0) -> Any:
         return {key: to_json_value(item, field, depth + 1) for key, item in value.items()}
     if isinstance(value, list):
         return [to_json_value(item, field, depth + 1) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not _I64_MIN <= value <= _I64_MAX:
+        # TOML integers are 64-bit; tomllib reads any size, the reference parser refuses.
+        raise ManifestParseError(f"`{field}` contains an integer outside the 64-bit range")
     if isinstance(value, float) and not math.isfinite(value):
         raise ManifestParseError(f"`{field}` contains a non-finite number, which JSON cannot hold")
     if isinstance(value, datetime.date | datetime.time):
