@@ -934,7 +934,11 @@ def test_directory_entry_hiding_compressed_bytes(entries: dict[str, bytes], reje
         external_attr=(stat.S_IFDIR | 0o755) << 16,
         payload=b"PK\x03\x04 hidden payload",
     )
-    reject(assemble([hidden, *raw_entries(entries)]), errors.EntrySizeMismatchError, "entry_size_mismatch")
+    reject(
+        assemble([hidden, *raw_entries(entries)]),
+        errors.EntrySizeMismatchError,
+        "entry_size_mismatch",
+    )
 
 
 @pytest.mark.parametrize(
