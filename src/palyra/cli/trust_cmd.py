@@ -30,27 +30,22 @@ def store_path(ctx: typer.Context, explicit: Path | None) -> Path:
     return resolve_trust_store(state.state_root, explicit)
 
 
+def _row(publisher: str, kind: str, key: str) -> dict[str, Any]:
+    return {
+        "publisher": publisher,
+        "kind": kind,
+        "public_key_hex": key,
+        "key_id": key_id_for(bytes.fromhex(key)),
+    }
+
+
 def _rows(store: TrustStore) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for publisher, keys in store.trusted_publishers.items():
-        rows.extend(
-            {
-                "publisher": publisher,
-                "kind": "allowlisted",
-                "public_key_hex": key,
-                "key_id": key_id_for(bytes.fromhex(key)),
-            }
-            for key in keys
-        )
-    for publisher, key in store.tofu_publishers.items():
-        rows.append(
-            {
-                "publisher": publisher,
-                "kind": "tofu_pinned",
-                "public_key_hex": key,
-                "key_id": key_id_for(bytes.fromhex(key)),
-            }
-        )
+    rows = [
+        _row(publisher, "allowlisted", key)
+        for publisher, keys in store.trusted_publishers.items()
+        for key in keys
+    ]
+    rows.extend(_row(p, "tofu_pinned", key) for p, key in store.tofu_publishers.items())
     return rows
 
 

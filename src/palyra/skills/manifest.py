@@ -546,14 +546,22 @@ def _decode_builder(t: _Table) -> Builder:
     return builder
 
 
-def _contract_kind(value: Any, where: str) -> str:
-    kind = _str(value, where)
-    if kind not in PLUGIN_CONTRACT_KINDS:
-        raise ManifestParseError(
-            f"unknown variant `{kind}` for `{where}`, expected one of "
-            + ", ".join(PLUGIN_CONTRACT_KINDS)
-        )
-    return kind
+def _variant(choices: tuple[str, ...]) -> Callable[[Any, str], str]:
+    """A string that must be one of ``choices`` (serde's unit-enum variants)."""
+
+    def convert(value: Any, where: str) -> str:
+        kind = _str(value, where)
+        if kind not in choices:
+            raise ManifestParseError(
+                f"unknown variant `{kind}` for `{where}`, expected one of " + ", ".join(choices)
+            )
+        return kind
+
+    return convert
+
+
+_contract_kind = _variant(PLUGIN_CONTRACT_KINDS)
+_config_type = _variant(CONFIG_PROPERTY_TYPES)
 
 
 def _decode_operator(t: _Table) -> Operator:
@@ -606,16 +614,6 @@ def _decode_operator(t: _Table) -> Operator:
     )
     t.finish()
     return op
-
-
-def _config_type(value: Any, where: str) -> str:
-    kind = _str(value, where)
-    if kind not in CONFIG_PROPERTY_TYPES:
-        raise ManifestParseError(
-            f"unknown variant `{kind}` for `{where}`, expected one of "
-            + ", ".join(CONFIG_PROPERTY_TYPES)
-        )
-    return kind
 
 
 def _decode(doc: dict[str, Any]) -> SkillManifest:
