@@ -1,0 +1,494 @@
+"""Per-call state and the host functions of both guest ABIs.
+
+A :class:`CallContext` exists for exactly one call. Host functions are plain methods taking
+the caller's store context and the raw i32/i64 arguments; they never raise into the guest for
+bad input — they return the data ABI's negative codes (docs/abi.md) — and every guest pointer
+and length is masked to u32 and checked against the current memory size before memory is
+touched (wasmtime-py's own ``Memory.read`` would silently read with Python slice semantics).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from palyra.runtime import ffi
+from palyra.runtime.channels import ChannelMessage, ChannelSink, LogChannelSink
+from palyra.runtime.limits import RuntimeLimits
+from palyra.runtime.storage import SkillStorage, StorageError
+from palyra.runtime.vault import Vault
+
+if TYPE_CHECKING:  # httpx is imported only when a guest actually makes a request
+    from palyra.runtime.egress import EgressClient, Resolver
+
+MASK32 = 0xFFFF_FFFF
+REDACTED = b"[REDACTED]"
+
+OK = 0
+DENIED = -1
+INVALID = -2
+NOT_FOUND = -3
+TOO_LARGE = -4
+UPSTREAM = -5
+TIMEOUT = -6
+QUOTA = -7
+CODES = {
+    "DENIED": DENIED,
+    "INVALID": INVALID,
+    "NOT_FOUND": NOT_FOUND,
+    "TOO_LARGE": TOO_LARGE,
+    "UPSTREAM": UPSTREAM,
+    "TIMEOUT": TIMEOUT,
+    "QUOTA": QUOTA,
+}
+LOG_LEVELS = ("trace", "debug", "info", "warn", "error")
+COMPAT_BASES = {"http": 10_000, "secret": 20_000, "storage": 30_000, "channel": 40_000}
+MAX_RANDOM = 65_536
+
+
+@dataclass(frozen=True)
+class CallGrants:
+    """What this call may reach: the manifest's declaration ∩ the operator's policy."""
+
+    http_hosts: tuple[str, ...] = ()
+    allow_http: bool = False
+    allow_private_network: bool = False
+    allow_wildcards: bool = False
+    allowed_ports: frozenset[int] | None = None
+    secrets: frozenset[tuple[str, str]] = frozenset()
+    storage_read: tuple[str, ...] = ()
+    storage_write: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+
+    def compat_lists(self) -> dict[str, list[str]]:
+        """The reference ABI's canonical lists (trimmed, sorted, de-duplicated)."""
+        return {
+            "http": sorted(set(self.http_hosts)),
+            "secret": sorted({f"{scope}/{key}" for scope, key in self.secrets}),
+            "storage": sorted(set(self.storage_write)),
+            "channel": sorted(set(self.channels)),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "http_hosts": list(self.http_hosts),
+            "secrets": sorted(f"{scope}/{key}" for scope, key in self.secrets),
+            "storage_read": list(self.storage_read),
+            "storage_write": list(self.storage_write),
+            "channels": list(self.channels),
+        }
+
+
+@dataclass
+class HostServices:
+    """Long-lived services shared by calls (state root for storage, vault, channel sink)."""
+
+    state_root: Path | None = None
+    vault: Vault | None = None
+    channel_sink: ChannelSink = field(default_factory=LogChannelSink)
+    resolver: "Resolver | None" = None
+    ca_bundle: str | None = None
+    storage_quota_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LogLine:
+    level: str
+    message: str
+    at_ms: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"level": self.level, "message": self.message, "at_ms": round(self.at_ms, 3)}
+
+
+class CallContext:
+    def __init__(
+        self,
+        *,
+        skill_id: str,
+        tool_id: str,
+        input_bytes: bytes,
+        grants: CallGrants,
+        limits: RuntimeLimits,
+        services: HostServices,
+        deadline: float,
+    ) -> None:
+        self.skill_id = skill_id
+        self.tool_id = tool_id.encode()
+        self.input = input_bytes
+        self.grants = grants
+        self.limits = limits
+        self.services = services
+        self.deadline = deadline
+        self.started = time.monotonic()
+        self.memory: Any = None
+        self.output = bytearray()
+        self.output_overflow = False
+        self.result = b""
+        self.logs: list[LogLine] = []
+        self.log_bytes = 0
+        self.dropped_logs = 0
+        self.channel_messages = 0
+        self.host_error: BaseException | None = None
+        self._secrets: set[bytes] = set()
+        self._egress: EgressClient | None = None
+        self._storage: SkillStorage | None = None
+        self._compat = grants.compat_lists()
+
+    # ---- guest memory -----------------------------------------------------------------------
+
+    def read(self, cctx: Any, ptr: int, length: int) -> bytes | None:
+        """Bytes [ptr, ptr+length) of guest memory, or None when out of bounds / no memory."""
+        ptr &= MASK32
+        length &= MASK32
+        if self.memory is None:
+            return None
+        base, size = ffi.memory_span(cctx, self.memory)
+        if ptr + length > size:
+            return None
+        return ctypes.string_at(base + ptr, length) if length else b""
+
+    def write(self, cctx: Any, ptr: int, data: bytes) -> bool:
+        ptr &= MASK32
+        if self.memory is None:
+            return False
+        base, size = ffi.memory_span(cctx, self.memory)
+        if ptr + len(data) > size:
+            return False
+        if data:
+            ctypes.memmove(base + ptr, data, len(data))
+        return True
+
+    def _copy_out(self, cctx: Any, ptr: int, length: int, data: bytes) -> int:
+        chunk = data[: length & MASK32]
+        return len(chunk) if self.write(cctx, ptr, chunk) else INVALID
+
+    def _text(self, cctx: Any, ptr: int, length: int, limit: int = 4096) -> str | None:
+        if (length & MASK32) > limit:
+            return None
+        raw = self.read(cctx, ptr, length)
+        if raw is None:
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    # ---- redaction --------------------------------------------------------------------------
+
+    def remember_secret(self, value: bytes) -> None:
+        if len(value) >= 4:  # shorter values would redact ordinary text
+            self._secrets.add(value)
+
+    def redact(self, data: bytes) -> bytes:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in data:
+                data = data.replace(secret, REDACTED)
+        return data
+
+    def redact_text(self, text: str) -> str:
+        if not self._secrets:
+            return text
+        return self.redact(text.encode("utf-8", "surrogatepass")).decode("utf-8", "replace")
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    # ---- data ABI: input, output, logs, metadata --------------------------------------------
+
+    def input_len(self, cctx: Any) -> int:
+        return len(self.input)
+
+    def input_read(self, cctx: Any, ptr: int, length: int) -> int:
+        return self._copy_out(cctx, ptr, length, self.input)
+
+    def output_write(self, cctx: Any, ptr: int, length: int) -> int:
+        length &= MASK32
+        if len(self.output) + length > self.limits.max_output_bytes:
+            self.output_overflow = True
+            return TOO_LARGE
+        data = self.read(cctx, ptr, length)
+        if data is None:
+            return INVALID
+        self.output += data
+        return len(self.output)
+
+    def log(self, cctx: Any, level: int, ptr: int, length: int) -> int:
+        length &= MASK32
+        if len(self.logs) >= self.limits.max_log_lines or self.log_bytes >= self.limits.max_log_bytes:
+            self.dropped_logs += 1
+            return QUOTA
+        data = self.read(cctx, ptr, min(length, self.limits.max_log_line_bytes))
+        if data is None:
+            return INVALID
+        data = data[: self.limits.max_log_bytes - self.log_bytes]
+        self.log_bytes += len(data)
+        name = LOG_LEVELS[level] if 0 <= level < len(LOG_LEVELS) else "info"
+        message = self.redact(data).decode("utf-8", "replace")
+        self.logs.append(LogLine(name, message, (time.monotonic() - self.started) * 1000))
+        return OK
+
+    def tool_id_read(self, cctx: Any, ptr: int, length: int) -> int:
+        copied = self._copy_out(cctx, ptr, length, self.tool_id)
+        return len(self.tool_id) if copied >= 0 else copied
+
+    def result_len(self, cctx: Any) -> int:
+        return len(self.result)
+
+    def result_read(self, cctx: Any, ptr: int, length: int) -> int:
+        return self._copy_out(cctx, ptr, length, self.result)
+
+    def clock_now_ms(self, cctx: Any) -> int:
+        return time.time_ns() // 1_000_000
+
+    def random_fill(self, cctx: Any, ptr: int, length: int) -> int:
+        length &= MASK32
+        if length > MAX_RANDOM:
+            return TOO_LARGE
+        return length if self.write(cctx, ptr, os.urandom(length)) else INVALID
+
+    def _set_result(self, data: bytes) -> int:
+        if len(data) > self.limits.max_result_bytes:
+            self.result = b""
+            return TOO_LARGE
+        self.result = data
+        return len(data)
+
+    # ---- HTTP --------------------------------------------------------------------------------
+
+    def egress(self) -> EgressClient:
+        from palyra.runtime.egress import EgressClient, EgressPolicy
+
+        if self._egress is None:
+            g = self.grants
+            policy = EgressPolicy(
+                allowed_hosts=g.http_hosts,
+                allow_wildcards=g.allow_wildcards,
+                allow_http=g.allow_http,
+                allow_private_network=g.allow_private_network,
+                allowed_ports=g.allowed_ports,
+                max_request_bytes=self.limits.max_http_request_bytes,
+                max_response_bytes=self.limits.max_http_response_bytes,
+                max_requests=self.limits.max_http_requests,
+                ca_bundle=self.services.ca_bundle,
+            )
+            self._egress = EgressClient(
+                policy, resolver=self.services.resolver, redact=self.redact_text
+            )
+        return self._egress
+
+    def egress_records(self) -> list[dict[str, Any]]:
+        return [] if self._egress is None else [r.to_json() for r in self._egress.records]
+
+    def close(self) -> None:
+        if self._egress is not None:
+            self._egress.close()
+
+    def http_request(self, cctx: Any, ptr: int, length: int) -> int:
+        if not self.grants.http_hosts:
+            return DENIED
+        if (length & MASK32) > self.limits.max_http_request_bytes:
+            return TOO_LARGE
+        raw = self.read(cctx, ptr, length)
+        if raw is None:
+            return INVALID
+        request = _parse_http_request(raw)
+        if request is None:
+            return INVALID
+        method, url, headers, body, injections = request
+        for header, (ref, prefix, suffix) in injections.items():
+            scope, _, key = ref.rpartition("/")
+            value = self._secret_value(scope, key)
+            if isinstance(value, int):
+                return value
+            headers[header] = prefix + value.decode("utf-8", "replace") + suffix
+        from palyra.runtime.egress import EgressError
+
+        try:
+            response = self.egress().request(
+                method, url, headers=headers, body=body, deadline=self.deadline
+            )
+        except EgressError as exc:
+            return int(exc.code)
+        code = self._set_result(response.body)
+        return code if code < 0 else response.status
+
+    # ---- secrets -----------------------------------------------------------------------------
+
+    def _secret_value(self, scope: str, key: str) -> bytes | int:
+        if (scope, key) not in self.grants.secrets:
+            return DENIED
+        vault = self.services.vault
+        value = None if vault is None else vault.get(scope, key)
+        if value is None:
+            return NOT_FOUND
+        self.remember_secret(value)
+        return value
+
+    def secret_get(self, cctx: Any, ptr: int, length: int) -> int:
+        ref = self._text(cctx, ptr, length, 1024)
+        if ref is None or "/" not in ref:
+            return INVALID
+        scope, _, key = ref.rpartition("/")
+        value = self._secret_value(scope, key)
+        if isinstance(value, int):
+            return value
+        return self._set_result(value)
+
+    # ---- storage -----------------------------------------------------------------------------
+
+    def storage(self) -> SkillStorage | None:
+        if self._storage is None:
+            root = self.services.state_root
+            if root is None:
+                return None
+            self._storage = SkillStorage(
+                root=root / "skill-data" / self.skill_id,
+                read_prefixes=self.grants.storage_read,
+                write_prefixes=self.grants.storage_write,
+                quota_bytes=self.services.storage_quota_bytes,
+                max_value_bytes=self.limits.max_storage_value_bytes,
+            )
+        return self._storage
+
+    def _storage_call(self, op: Callable[[SkillStorage], int]) -> int:
+        if not (self.grants.storage_read or self.grants.storage_write):
+            return DENIED
+        storage = self.storage()
+        if storage is None:
+            return DENIED
+        try:
+            return op(storage)
+        except StorageError as exc:
+            return CODES[exc.code]
+        except OSError:
+            return INVALID
+
+    def storage_get(self, cctx: Any, ptr: int, length: int) -> int:
+        key = self._text(cctx, ptr, length, 512)
+        if key is None:
+            return INVALID
+        return self._storage_call(lambda s: self._set_result(s.get(key)))
+
+    def storage_put(self, cctx: Any, kptr: int, klen: int, vptr: int, vlen: int) -> int:
+        key = self._text(cctx, kptr, klen, 512)
+        if key is None:
+            return INVALID
+        if (vlen & MASK32) > self.limits.max_storage_value_bytes:
+            return TOO_LARGE
+        value = self.read(cctx, vptr, vlen)
+        if value is None:
+            return INVALID
+
+        def put(storage: SkillStorage) -> int:
+            storage.put(key, value)
+            return OK
+
+        return self._storage_call(put)
+
+    def storage_delete(self, cctx: Any, ptr: int, length: int) -> int:
+        key = self._text(cctx, ptr, length, 512)
+        if key is None:
+            return INVALID
+
+        def delete(storage: SkillStorage) -> int:
+            storage.delete(key)
+            return OK
+
+        return self._storage_call(delete)
+
+    def storage_list(self, cctx: Any, ptr: int, length: int) -> int:
+        prefix = self._text(cctx, ptr, length, 512)
+        if prefix is None:
+            return INVALID
+
+        def listing(storage: SkillStorage) -> int:
+            keys = storage.list(prefix)
+            code = self._set_result(json.dumps(keys).encode())
+            return code if code < 0 else len(keys)
+
+        return self._storage_call(listing)
+
+    # ---- channels ----------------------------------------------------------------------------
+
+    def channel_send(self, cctx: Any, cptr: int, clen: int, mptr: int, mlen: int) -> int:
+        channel = self._text(cctx, cptr, clen, 256)
+        if channel is None:
+            return INVALID
+        if channel not in self.grants.channels:
+            return DENIED
+        if (mlen & MASK32) > self.limits.max_channel_message_bytes:
+            return TOO_LARGE
+        if self.channel_messages >= self.limits.max_channel_messages:
+            return QUOTA
+        raw = self.read(cctx, mptr, mlen)
+        if raw is None:
+            return INVALID
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return INVALID
+        self.channel_messages += 1
+        try:
+            self.services.channel_sink.send(
+                ChannelMessage(self.skill_id, channel, self.redact_text(text))
+            )
+        except Exception:  # a failing sink is the upstream's problem, reported as such
+            return UPSTREAM
+        return OK
+
+    # ---- compat ABI --------------------------------------------------------------------------
+
+    def compat_count(self, family: str) -> int:
+        return len(self._compat[family])
+
+    def compat_handle(self, family: str, index: int) -> int:
+        if 0 <= index < len(self._compat[family]):
+            return COMPAT_BASES[family] + index
+        return -1
+
+
+_FORBIDDEN_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "expect"}
+)
+
+
+def _parse_http_request(
+    raw: bytes,
+) -> tuple[str, str, dict[str, str], bytes, dict[str, tuple[str, str, str]]] | None:
+    """Decode the guest's request JSON (docs/abi.md); None when malformed."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("url"), str):
+        return None
+    method = doc.get("method", "GET")
+    headers = doc.get("headers", {})
+    body = doc.get("body", "")
+    injections_raw = doc.get("secret_headers", {})
+    if not isinstance(method, str) or not isinstance(body, str):
+        return None
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        return None
+    if not isinstance(injections_raw, dict):
+        return None
+    injections: dict[str, tuple[str, str, str]] = {}
+    for header, spec in injections_raw.items():
+        if not isinstance(header, str) or not isinstance(spec, dict):
+            return None
+        ref, prefix, suffix = spec.get("secret"), spec.get("prefix", ""), spec.get("suffix", "")
+        if not all(isinstance(v, str) for v in (ref, prefix, suffix)) or "/" not in str(ref):
+            return None
+        if header.lower() in _FORBIDDEN_HEADERS:
+            return None
+        injections[header] = (str(ref), str(prefix), str(suffix))
+    return method.upper(), doc["url"], dict(headers), body.encode("utf-8"), injections

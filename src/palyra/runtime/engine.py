@@ -1,0 +1,116 @@
+"""Engines (one per configuration) and the single epoch ticker that bounds wall-clock time.
+
+Fuel makes CPU work deterministic but is not a clock (10M fuel burns in ~3 ms, 1e9 in ~0.3 s),
+so every store also gets an epoch deadline. One daemon thread advances the epoch of every
+engine every ``TICK_SECONDS`` while at least one call is running, and sleeps otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+
+import wasmtime
+
+TICK_SECONDS = 0.002
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What changes generated code; part of the compile-cache key."""
+
+    max_wasm_stack: int = 512 * 1024
+    component_model: bool = False
+
+    def fingerprint(self) -> str:
+        text = (
+            f"wasmtime={wasmtime_version()};fuel=1;epoch=1;threads=0;memory64=0;gc=0;"
+            f"exceptions=0;multi_memory=0;stack={self.max_wasm_stack};"
+            f"component={int(self.component_model)}"
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def wasmtime_version() -> str:
+    from importlib.metadata import version
+
+    return version("wasmtime")
+
+
+def _build_engine(config: EngineConfig) -> wasmtime.Engine:
+    cfg = wasmtime.Config()
+    cfg.consume_fuel = True
+    cfg.epoch_interruption = True
+    cfg.wasm_threads = False
+    cfg.wasm_memory64 = False
+    cfg.wasm_gc = False
+    cfg.wasm_function_references = False
+    cfg.wasm_exceptions = False
+    cfg.wasm_multi_memory = False
+    cfg.wasm_stack_switching = False
+    cfg.wasm_component_model = config.component_model
+    cfg.max_wasm_stack = config.max_wasm_stack
+    # Never let wasmtime keep its own on-disk cache: precompiled code is only ever loaded from
+    # our own 0700 cache directory (runtime/modules.py).
+    return wasmtime.Engine(cfg)
+
+
+class EpochTicker:
+    """Advances every registered engine's epoch while calls are in flight."""
+
+    def __init__(self, tick_seconds: float = TICK_SECONDS) -> None:
+        self.tick_seconds = tick_seconds
+        self._engines: list[wasmtime.Engine] = []
+        self._active = 0
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def register(self, engine: wasmtime.Engine) -> None:
+        with self._cond:
+            self._engines.append(engine)
+
+    def ticks_for(self, seconds: float) -> int:
+        """Epoch ticks that cover ``seconds`` (at least one, plus one for the partial tick)."""
+        return max(1, int(seconds / self.tick_seconds) + 1)
+
+    def __enter__(self) -> EpochTicker:
+        with self._cond:
+            self._active += 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="palyra-epoch-ticker", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._cond:
+            self._active -= 1
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._active == 0:
+                    self._cond.wait()
+                engines = list(self._engines)
+            time.sleep(self.tick_seconds)
+            for engine in engines:
+                engine.increment_epoch()
+
+
+_lock = threading.Lock()
+_engines: dict[EngineConfig, wasmtime.Engine] = {}
+TICKER = EpochTicker()
+
+
+def get_engine(config: EngineConfig) -> wasmtime.Engine:
+    with _lock:
+        engine = _engines.get(config)
+        if engine is None:
+            engine = _build_engine(config)
+            _engines[config] = engine
+            TICKER.register(engine)
+        return engine

@@ -1,0 +1,57 @@
+"""Per-call limits, and how manifest quotas and operator policy combine into them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from palyra.skills.manifest import Quotas
+
+KIB = 1024
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RuntimeLimits:
+    """Everything a single call may consume. Defaults are the operator policy's defaults."""
+
+    fuel: int = 10_000_000
+    memory_bytes: int = 64 * MIB
+    table_elements: int = 100_000
+    instances: int = 4
+    tables: int = 4
+    memories: int = 1
+    timeout_ms: int = 30_000
+    max_wasm_stack: int = 512 * KIB
+    max_module_bytes: int = 8 * MIB
+    max_input_bytes: int = 1 * MIB
+    max_output_bytes: int = 1 * MIB
+    max_result_bytes: int = 4 * MIB
+    max_log_lines: int = 100
+    max_log_line_bytes: int = 4 * KIB
+    max_log_bytes: int = 64 * KIB
+    max_http_requests: int = 32
+    max_http_request_bytes: int = 1 * MIB
+    max_http_response_bytes: int = 4 * MIB
+    max_storage_value_bytes: int = 1 * MIB
+    max_channel_message_bytes: int = 64 * KIB
+    max_channel_messages: int = 16
+
+    def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"runtime limit {item.name} must be a positive integer")
+
+    def narrowed_by(self, quotas: Quotas) -> RuntimeLimits:
+        """Effective limits = min(manifest quota, policy) for fuel, memory and time."""
+        return dataclasses.replace(
+            self,
+            fuel=min(self.fuel, quotas.fuel_budget),
+            memory_bytes=min(self.memory_bytes, quotas.max_memory_bytes),
+            timeout_ms=min(self.timeout_ms, quotas.wall_clock_timeout_ms),
+        )
+
+    def with_overrides(self, **values: Any) -> RuntimeLimits:
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})

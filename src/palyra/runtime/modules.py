@@ -1,0 +1,202 @@
+"""Compiling modules once, and the on-disk cache of compiled code.
+
+Compiled code is native machine code: loading it is as dangerous as running a binary, and
+wasmtime's deserializer is explicitly not safe for untrusted input. So precompiled code is only
+ever loaded from the daemon's own cache directory (mode 0700), keyed by (module SHA-256,
+wasmtime version, engine configuration), and each file carries an HMAC under a per-cache key
+(mode 0600) that is checked before deserializing — a truncated, corrupted or swapped file is
+recompiled, never loaded. Nothing from an artifact is ever deserialized.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+
+from palyra.fsutil import atomic_write
+from palyra.runtime.engine import EngineConfig, get_engine
+from palyra.runtime.errors import InvalidModule, LinkError
+from palyra.skills.wasm_binary import WasmFormatError, WasmSummary, parse_wasm
+
+CORE_MAGIC = b"\x00asm\x01\x00\x00\x00"
+COMPONENT_MAGIC = b"\x00asm\x0d\x00\x01\x00"
+_MAC_BYTES = 32
+
+# Returns the linker (holding every host function) for an engine.
+LinkerSource = Callable[[wasmtime.Engine], wasmtime.Linker]
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """What the sandbox needs to know about a module before running it."""
+
+    sha256: str
+    summary: WasmSummary
+    entry_exports: frozenset[str]  # exports of type () -> i32
+    exports_memory: bool
+
+
+class CompiledModule:
+    """A compiled module plus its pre-linked instance template (reused by every call)."""
+
+    def __init__(self, info: ModuleInfo, module: wasmtime.Module, pre: wasmtime.InstancePre):
+        self.info = info
+        self.module = module
+        self.pre = pre
+
+
+def describe(data: bytes, max_bytes: int) -> ModuleInfo:
+    """Check the bytes are a binary core module within limits; summarise without compiling."""
+    if len(data) > max_bytes:
+        raise InvalidModule(f"module is {len(data)} bytes, over the {max_bytes}-byte limit")
+    if data.startswith(COMPONENT_MAGIC):
+        raise InvalidModule("module is a WebAssembly component; the core-module sandbox runs modules")
+    if not data.startswith(CORE_MAGIC):
+        raise InvalidModule("not a binary WebAssembly module (WAT text is not accepted)")
+    try:
+        summary = parse_wasm(data, max_bytes=max_bytes)
+    except WasmFormatError as exc:
+        raise InvalidModule(f"invalid WebAssembly: {exc}") from None
+    return ModuleInfo(
+        sha256=hashlib.sha256(data).hexdigest(),
+        summary=summary,
+        entry_exports=frozenset(),
+        exports_memory=summary.export_counts.get("memory", 0) > 0,
+    )
+
+
+def _entry_exports(module: wasmtime.Module) -> frozenset[str]:
+    names: set[str] = set()
+    for item in module.exports:
+        ty = item.type
+        if isinstance(ty, wasmtime.FuncType):
+            params = [str(p) for p in ty.params]
+            results = [str(r) for r in ty.results]
+            if not params and results == ["i32"]:
+                names.add(item.name)
+    return frozenset(names)
+
+
+class ModuleCache:
+    """Compiled modules in memory (LRU) and, when a directory is given, on disk."""
+
+    def __init__(
+        self,
+        linker_for: LinkerSource,
+        cache_dir: Path | None = None,
+        engine_config: EngineConfig | None = None,
+        max_in_memory: int = 64,
+    ) -> None:
+        self.engine_config = engine_config or EngineConfig()
+        self.engine = get_engine(self.engine_config)
+        self._linker_for = linker_for
+        self._dir = cache_dir
+        self._mac_key: bytes | None = None
+        self._memory: OrderedDict[str, CompiledModule] = OrderedDict()
+        self._max = max_in_memory
+        self._lock = threading.Lock()
+        self.stats = {"memory_hits": 0, "disk_hits": 0, "compiles": 0, "rejected_cache_files": 0}
+        if cache_dir is not None:
+            self._prepare_dir(cache_dir)
+
+    # ---- disk cache -------------------------------------------------------------------------
+
+    def _prepare_dir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path, 0o700)
+        key_file = path / "cache.key"
+        if not key_file.exists():
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, secrets.token_bytes(32))
+            finally:
+                os.close(fd)
+        self._mac_key = key_file.read_bytes()
+
+    def _paths(self, digest: str) -> Path:
+        assert self._dir is not None
+        return self._dir / f"{digest}-{self.engine_config.fingerprint()}.cwasm"
+
+    def _mac(self, data: bytes) -> bytes:
+        assert self._mac_key is not None
+        return hmac.new(self._mac_key, data, hashlib.sha256).digest()
+
+    def _load_from_disk(self, digest: str) -> wasmtime.Module | None:
+        if self._dir is None:
+            return None
+        path = self._paths(digest)
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            return None
+        body, mac = blob[:-_MAC_BYTES], blob[-_MAC_BYTES:]
+        if len(blob) <= _MAC_BYTES or not hmac.compare_digest(mac, self._mac(body)):
+            self.stats["rejected_cache_files"] += 1
+            path.unlink(missing_ok=True)
+            return None
+        try:
+            return wasmtime.Module.deserialize(self.engine, body)
+        except wasmtime.WasmtimeError:
+            self.stats["rejected_cache_files"] += 1
+            path.unlink(missing_ok=True)
+            return None
+
+    def _store_on_disk(self, digest: str, module: wasmtime.Module) -> None:
+        if self._dir is None:
+            return
+        body = bytes(module.serialize())
+        try:
+            atomic_write(self._paths(digest), body + self._mac(body), mode=0o600)
+        except OSError:
+            return  # a cache that cannot be written only costs a recompile next time
+
+    # ---- lookup ----------------------------------------------------------------------------
+
+    def load(self, data: bytes, max_bytes: int) -> CompiledModule:
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            cached = self._memory.get(digest)
+            if cached is not None:
+                self._memory.move_to_end(digest)
+                self.stats["memory_hits"] += 1
+                return cached
+        info = describe(data, max_bytes)
+        module = self._load_from_disk(digest)
+        if module is not None:
+            self.stats["disk_hits"] += 1
+        else:
+            try:
+                module = wasmtime.Module(self.engine, data)
+            except wasmtime.WasmtimeError as exc:
+                raise InvalidModule(f"module failed validation: {_one_line(exc)}") from None
+            self.stats["compiles"] += 1
+            self._store_on_disk(digest, module)
+        try:
+            pre = self._linker_for(self.engine).instantiate_pre(module)
+        except wasmtime.WasmtimeError as exc:
+            raise LinkError(f"module imports what the sandbox does not provide: {_one_line(exc)}") from None
+        info = ModuleInfo(
+            sha256=info.sha256,
+            summary=info.summary,
+            entry_exports=_entry_exports(module),
+            exports_memory=info.exports_memory,
+        )
+        compiled = CompiledModule(info, module, pre)
+        with self._lock:
+            self._memory[digest] = compiled
+            while len(self._memory) > self._max:
+                self._memory.popitem(last=False)
+        return compiled
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:500]

@@ -1,0 +1,304 @@
+"""Running one tool call in a fresh sandbox.
+
+Order of a call: compile (or fetch from the cache) → new store → fuel, limits and epoch
+deadline → instantiate (start functions run under the same budget) → find the export → call →
+collect output, logs, fuel, memory high-water mark and egress records → drop the store. The
+wall-clock budget starts before instantiation and covers every host call; the process survives
+every failure and the sandbox stays usable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from palyra.runtime import errors, ffi
+from palyra.runtime.context import CallContext, CallGrants, HostServices, LogLine
+from palyra.runtime.engine import TICKER, EngineConfig
+from palyra.runtime.hostfuncs import HostLinker, set_current
+from palyra.runtime.limits import RuntimeLimits
+from palyra.runtime.modules import CompiledModule, ModuleCache
+
+_MEMORY = b"memory"
+_FRAMES = 16
+
+
+@dataclass
+class CallResult:
+    output: Any
+    exit_code: int
+    export: str
+    abi: str  # "data" or "compat"
+    fuel_used: int
+    duration_ms: float
+    memory_bytes: int
+    logs: list[LogLine] = field(default_factory=list)
+    dropped_logs: int = 0
+    egress: list[dict[str, Any]] = field(default_factory=list)
+    module_sha256: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "output": self.output,
+            "exit_code": self.exit_code,
+            "export": self.export,
+            "abi": self.abi,
+            "fuel_used": self.fuel_used,
+            "duration_ms": round(self.duration_ms, 3),
+            "memory_bytes": self.memory_bytes,
+            "logs": [line.to_json() for line in self.logs],
+            "dropped_logs": self.dropped_logs,
+            "egress": self.egress,
+            "module_sha256": self.module_sha256,
+        }
+
+
+def choose_export(
+    available: frozenset[str], tool_name: str | None, default_entrypoint: str | None
+) -> str:
+    """Tool name, then the manifest's default entrypoint, then ``run`` (docs/abi.md)."""
+    for candidate in (tool_name, default_entrypoint, "run"):
+        if candidate and candidate in available:
+            return candidate
+    wanted = [c for c in (tool_name, default_entrypoint, "run") if c]
+    raise errors.MissingExport(
+        f"module exports no function of type () -> i32 named {' or '.join(repr(w) for w in wanted)}"
+    )
+
+
+def _uses_data_abi(compiled: CompiledModule) -> bool:
+    from palyra.abi import DATA_ABI_MODULE
+
+    return any(item.module == DATA_ABI_MODULE for item in compiled.info.summary.imports)
+
+
+def _classify_instantiation(error: wasmtime.WasmtimeError) -> errors.RuntimeFailure:
+    text = " ".join(str(error).split())
+    if "memory minimum size" in text or "exceeds memory limits" in text:
+        return errors.MemoryLimit(f"module needs more memory than allowed: {text[:300]}")
+    if "resource limit exceeded" in text or "exceeds table limits" in text:
+        return errors.ResourceLimit(f"module exceeds table/instance/memory limits: {text[:300]}")
+    return errors.LinkError(f"instantiation failed: {text[:300]}")
+
+
+def _classify_trap(trap: wasmtime.Trap, limits: RuntimeLimits) -> errors.RuntimeFailure:
+    code = trap.trap_code
+    if code == wasmtime.TrapCode.INTERRUPT:
+        return errors.TimedOut(f"call exceeded its {limits.timeout_ms} ms wall-clock budget")
+    if code == wasmtime.TrapCode.OUT_OF_FUEL:
+        return errors.FuelExhausted(f"call used its whole fuel budget of {limits.fuel}")
+    frames = []
+    try:
+        for frame in trap.frames[:_FRAMES]:
+            frames.append(
+                {
+                    "func_index": frame.func_index,
+                    "func_name": frame.func_name,
+                    "module_offset": frame.module_offset,
+                }
+            )
+    except wasmtime.WasmtimeError:  # pragma: no cover - frames are best effort
+        pass
+    name = code.name.lower() if code is not None else "trap"
+    message = " ".join(trap.message.split())[:300]
+    return errors.GuestTrap(
+        f"guest trapped: {name}: {message}", details={"trap_code": name, "frames": frames}
+    )
+
+
+class Sandbox:
+    """Compiles and runs guest modules; safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path | None = None,
+        services: HostServices | None = None,
+        engine_config: EngineConfig | None = None,
+    ) -> None:
+        ffi.check_bindings()
+        self.services = services or HostServices()
+        self.linker = HostLinker()
+        self.modules = ModuleCache(self.linker, cache_dir, engine_config)
+        self.engine = self.modules.engine
+
+    def load(self, module_bytes: bytes, limits: RuntimeLimits | None = None) -> CompiledModule:
+        limits = limits or RuntimeLimits()
+        return self.modules.load(module_bytes, limits.max_module_bytes)
+
+    def run(
+        self,
+        module_bytes: bytes,
+        *,
+        input_value: Any = None,
+        input_bytes: bytes | None = None,
+        skill_id: str = "dev.local",
+        tool_id: str = "dev.local.run",
+        tool_name: str | None = None,
+        default_entrypoint: str | None = None,
+        grants: CallGrants | None = None,
+        limits: RuntimeLimits | None = None,
+    ) -> CallResult:
+        """Run one call. Raises :class:`palyra.runtime.errors.RuntimeFailure` on any failure."""
+        limits = limits or RuntimeLimits()
+        raw_input = _encode_input(input_value, input_bytes, limits)
+        compiled = self.load(module_bytes, limits)
+        export = choose_export(compiled.info.entry_exports, tool_name, default_entrypoint)
+        return self._call(compiled, export, raw_input, skill_id, tool_id, grants or CallGrants(), limits)
+
+    def _call(
+        self,
+        compiled: CompiledModule,
+        export: str,
+        raw_input: bytes,
+        skill_id: str,
+        tool_id: str,
+        grants: CallGrants,
+        limits: RuntimeLimits,
+    ) -> CallResult:
+        started = time.monotonic()
+        deadline = started + limits.timeout_ms / 1000
+        ctx = CallContext(
+            skill_id=skill_id,
+            tool_id=tool_id,
+            input_bytes=raw_input,
+            grants=grants,
+            limits=limits,
+            services=self.services,
+            deadline=deadline,
+        )
+        store = ffi.store_new(self.engine)
+        try:
+            context = ffi.store_context(store)
+            ffi.set_limits(
+                store,
+                limits.memory_bytes,
+                limits.table_elements,
+                limits.instances,
+                limits.tables,
+                limits.memories,
+            )
+            ffi.set_fuel(context, limits.fuel)
+            with TICKER:
+                ffi.set_epoch_deadline(context, TICKER.ticks_for(limits.timeout_ms / 1000))
+                set_current(ctx)
+                try:
+                    exit_code = self._instantiate_and_call(compiled, export, ctx, context, limits)
+                finally:
+                    set_current(None)
+            fuel_used = limits.fuel - ffi.get_fuel(context)
+            memory_bytes = (
+                ffi.memory_span(context, ctx.memory)[1] if ctx.memory is not None else 0
+            )
+        finally:
+            ctx.close()
+            ffi.store_delete(store)
+        duration_ms = (time.monotonic() - started) * 1000
+        data_abi = _uses_data_abi(compiled)
+        result = CallResult(
+            output=None,
+            exit_code=exit_code,
+            export=export,
+            abi="data" if data_abi else "compat",
+            fuel_used=fuel_used,
+            duration_ms=duration_ms,
+            memory_bytes=memory_bytes,
+            logs=ctx.logs,
+            dropped_logs=ctx.dropped_logs,
+            egress=ctx.egress_records(),
+            module_sha256=compiled.info.sha256,
+        )
+        if not data_abi:
+            result.output = {"exit_code": exit_code}
+            return result
+        output = ctx.redact(bytes(ctx.output))
+        if ctx.output_overflow:
+            raise errors.InvalidOutput(
+                f"output exceeds {limits.max_output_bytes} bytes", details=_call_details(result)
+            )
+        if exit_code != 0:
+            message = output.decode("utf-8", "replace")[:1000] or f"tool returned {exit_code}"
+            raise errors.ToolError(message, exit_code=exit_code, details=_call_details(result))
+        result.output = _decode_output(output, result)
+        return result
+
+    def _instantiate_and_call(
+        self,
+        compiled: CompiledModule,
+        export: str,
+        ctx: CallContext,
+        context: Any,
+        limits: RuntimeLimits,
+    ) -> int:
+        try:
+            instance = ffi.instantiate(compiled.pre, context)
+        except ffi.CallFailed as exc:
+            raise self._failure(exc, ctx, limits, instantiating=True) from None
+        ctx.memory = ffi.export(context, instance, _MEMORY, ffi.EXTERN_MEMORY)
+        func = ffi.export(context, instance, export.encode(), ffi.EXTERN_FUNC)
+        if func is None:  # pragma: no cover - export types were checked at load
+            raise errors.MissingExport(f"export '{export}' disappeared")
+        try:
+            return ffi.call_i32(context, func)
+        except ffi.CallFailed as exc:
+            raise self._failure(exc, ctx, limits, instantiating=False) from None
+
+    @staticmethod
+    def _failure(
+        exc: ffi.CallFailed, ctx: CallContext, limits: RuntimeLimits, *, instantiating: bool
+    ) -> errors.RuntimeFailure:
+        if ctx.host_error is not None:
+            return errors.RuntimeFailure(
+                f"host function failed: {type(ctx.host_error).__name__}: "
+                f"{ctx.redact_text(str(ctx.host_error))[:300]}"
+            )
+        error = exc.error
+        if isinstance(error, wasmtime.Trap):
+            return _classify_trap(error, limits)
+        if instantiating:
+            return _classify_instantiation(error)
+        return errors.GuestTrap(f"call failed: {' '.join(str(error).split())[:300]}")
+
+
+def _call_details(result: CallResult) -> dict[str, Any]:
+    return {
+        "fuel_used": result.fuel_used,
+        "duration_ms": round(result.duration_ms, 3),
+        "logs": [line.to_json() for line in result.logs],
+        "egress": result.egress,
+    }
+
+
+def _encode_input(value: Any, raw: bytes | None, limits: RuntimeLimits) -> bytes:
+    if raw is None:
+        try:
+            raw = json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise errors.InvalidInput(f"input is not JSON-serialisable: {exc}") from None
+    if len(raw) > limits.max_input_bytes:
+        raise errors.InvalidInput(f"input exceeds {limits.max_input_bytes} bytes")
+    return raw
+
+
+def _decode_output(output: bytes, result: CallResult) -> Any:
+    if not output:
+        return None
+    try:
+        value = json.loads(output, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        raise errors.InvalidOutput(
+            "tool output is not valid JSON", details=_call_details(result)
+        ) from None
+    if isinstance(value, float) and not math.isfinite(value):  # pragma: no cover
+        raise errors.InvalidOutput("tool output is not valid JSON")
+    return value
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
