@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from palyra import __version__
-from palyra.cli import keys_cmd, skills_cmd, trust_cmd
+from palyra.cli import keys_cmd, plugin_cmd, skills_cmd, trust_cmd
 from palyra.cli.output import CliState, report_error
 from palyra.errors import PalyraError
 from palyra.paths import resolve_state_root
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(trust_cmd.app, name="trust")
 app.add_typer(skills_cmd.app, name="skills")
+app.add_typer(plugin_cmd.app, name="plugin")
 
 
 def _version(value: bool) -> None:

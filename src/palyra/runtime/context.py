@@ -89,10 +89,11 @@ class CallGrants:
 class HostServices:
     """Long-lived services shared by calls (state root for storage, vault, channel sink)."""
 
-    state_root: Path | None = None
+    state_root: Path | None = None  # storage lives in <state_root>/skill-data/<skill_id>/
+    storage_root: Path | None = None  # overrides the above with one directory (development)
     vault: Vault | None = None
     channel_sink: ChannelSink = field(default_factory=LogChannelSink)
-    resolver: "Resolver | None" = None
+    resolver: Resolver | None = None
     ca_bundle: str | None = None
     storage_quota_bytes: int = 16 * 1024 * 1024
 
@@ -221,7 +222,10 @@ class CallContext:
 
     def log(self, cctx: Any, level: int, ptr: int, length: int) -> int:
         length &= MASK32
-        if len(self.logs) >= self.limits.max_log_lines or self.log_bytes >= self.limits.max_log_bytes:
+        if (
+            len(self.logs) >= self.limits.max_log_lines
+            or self.log_bytes >= self.limits.max_log_bytes
+        ):
             self.dropped_logs += 1
             return QUOTA
         data = self.read(cctx, ptr, min(length, self.limits.max_log_line_bytes))
@@ -345,11 +349,15 @@ class CallContext:
 
     def storage(self) -> SkillStorage | None:
         if self._storage is None:
-            root = self.services.state_root
-            if root is None:
+            services = self.services
+            if services.storage_root is not None:
+                root = services.storage_root
+            elif services.state_root is not None:
+                root = services.state_root / "skill-data" / self.skill_id
+            else:
                 return None
             self._storage = SkillStorage(
-                root=root / "skill-data" / self.skill_id,
+                root=root,
                 read_prefixes=self.grants.storage_read,
                 write_prefixes=self.grants.storage_write,
                 quota_bytes=self.services.storage_quota_bytes,

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import wasmtime
-from wasmtime import _bindings as B  # noqa: N812 - pinned private bindings, see module doc
+from wasmtime import _bindings as B
 
 from palyra.runtime.engine import wasmtime_version
 
@@ -52,7 +52,7 @@ def store_new(engine: wasmtime.Engine) -> Any:
     return B.wasmtime_store_new(engine.ptr(), None, _NO_FINALIZER)
 
 
-_NO_FINALIZER = ctypes.cast(None, _FINALIZER)
+_NO_FINALIZER = _FINALIZER()  # a NULL function pointer: nothing to finalize
 
 
 def store_context(store: Any) -> Any:
@@ -122,7 +122,7 @@ def export(context: Any, instance: Any, name: bytes, kind: int) -> Any | None:
         context, ctypes.byref(instance), name, len(name), ctypes.byref(item)
     ):
         return None
-    if item.kind != kind:
+    if int(item.kind) != kind:
         return None
     return item.of.func if kind == EXTERN_FUNC else item.of.memory
 

@@ -59,7 +59,9 @@ def describe(data: bytes, max_bytes: int) -> ModuleInfo:
     if len(data) > max_bytes:
         raise InvalidModule(f"module is {len(data)} bytes, over the {max_bytes}-byte limit")
     if data.startswith(COMPONENT_MAGIC):
-        raise InvalidModule("module is a WebAssembly component; the core-module sandbox runs modules")
+        raise InvalidModule(
+            "module is a WebAssembly component; the core-module sandbox runs modules"
+        )
     if not data.startswith(CORE_MAGIC):
         raise InvalidModule("not a binary WebAssembly module (WAT text is not accepted)")
     try:
@@ -183,7 +185,9 @@ class ModuleCache:
         try:
             pre = self._linker_for(self.engine).instantiate_pre(module)
         except wasmtime.WasmtimeError as exc:
-            raise LinkError(f"module imports what the sandbox does not provide: {_one_line(exc)}") from None
+            raise LinkError(
+                f"module imports what the sandbox does not provide: {_one_line(exc)}"
+            ) from None
         info = ModuleInfo(
             sha256=info.sha256,
             summary=info.summary,

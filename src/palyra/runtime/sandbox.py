@@ -150,7 +150,9 @@ class Sandbox:
         raw_input = _encode_input(input_value, input_bytes, limits)
         compiled = self.load(module_bytes, limits)
         export = choose_export(compiled.info.entry_exports, tool_name, default_entrypoint)
-        return self._call(compiled, export, raw_input, skill_id, tool_id, grants or CallGrants(), limits)
+        return self._call(
+            compiled, export, raw_input, skill_id, tool_id, grants or CallGrants(), limits
+        )
 
     def _call(
         self,
@@ -193,9 +195,7 @@ class Sandbox:
                 finally:
                     set_current(None)
             fuel_used = limits.fuel - ffi.get_fuel(context)
-            memory_bytes = (
-                ffi.memory_span(context, ctx.memory)[1] if ctx.memory is not None else 0
-            )
+            memory_bytes = ffi.memory_span(context, ctx.memory)[1] if ctx.memory is not None else 0
         finally:
             ctx.close()
             ffi.store_delete(store)

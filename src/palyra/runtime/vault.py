@@ -156,7 +156,9 @@ class EncryptedFileVault:
         nonce = pysecrets.token_bytes(_NONCE)
         plain = json.dumps(values, sort_keys=True).encode()
         self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(self.path, _MAGIC + nonce + AESGCM(key).encrypt(nonce, plain, _MAGIC), mode=0o600)
+        atomic_write(
+            self.path, _MAGIC + nonce + AESGCM(key).encrypt(nonce, plain, _MAGIC), mode=0o600
+        )
 
     def get(self, scope: str, key: str) -> bytes | None:
         with self._lock:
