@@ -144,36 +144,36 @@ class CallContext:
 
     # ---- guest memory -----------------------------------------------------------------------
 
-    def read(self, cctx: Any, ptr: int, length: int) -> bytes | None:
+    def read(self, caller: Any, ptr: int, length: int) -> bytes | None:
         """Bytes [ptr, ptr+length) of guest memory, or None when out of bounds / no memory."""
         ptr &= MASK32
         length &= MASK32
         if self.memory is None:
             return None
-        base, size = ffi.memory_span(cctx, self.memory)
+        base, size = ffi.memory_span(ffi.caller_context(caller), self.memory)
         if ptr + length > size:
             return None
         return ctypes.string_at(base + ptr, length) if length else b""
 
-    def write(self, cctx: Any, ptr: int, data: bytes) -> bool:
+    def write(self, caller: Any, ptr: int, data: bytes) -> bool:
         ptr &= MASK32
         if self.memory is None:
             return False
-        base, size = ffi.memory_span(cctx, self.memory)
+        base, size = ffi.memory_span(ffi.caller_context(caller), self.memory)
         if ptr + len(data) > size:
             return False
         if data:
             ctypes.memmove(base + ptr, data, len(data))
         return True
 
-    def _copy_out(self, cctx: Any, ptr: int, length: int, data: bytes) -> int:
+    def _copy_out(self, caller: Any, ptr: int, length: int, data: bytes) -> int:
         chunk = data[: length & MASK32]
-        return len(chunk) if self.write(cctx, ptr, chunk) else INVALID
+        return len(chunk) if self.write(caller, ptr, chunk) else INVALID
 
-    def _text(self, cctx: Any, ptr: int, length: int, limit: int = 4096) -> str | None:
+    def _text(self, caller: Any, ptr: int, length: int, limit: int = 4096) -> str | None:
         if (length & MASK32) > limit:
             return None
-        raw = self.read(cctx, ptr, length)
+        raw = self.read(caller, ptr, length)
         if raw is None:
             return None
         try:
@@ -203,24 +203,24 @@ class CallContext:
 
     # ---- data ABI: input, output, logs, metadata --------------------------------------------
 
-    def input_len(self, cctx: Any) -> int:
+    def input_len(self, caller: Any) -> int:
         return len(self.input)
 
-    def input_read(self, cctx: Any, ptr: int, length: int) -> int:
-        return self._copy_out(cctx, ptr, length, self.input)
+    def input_read(self, caller: Any, ptr: int, length: int) -> int:
+        return self._copy_out(caller, ptr, length, self.input)
 
-    def output_write(self, cctx: Any, ptr: int, length: int) -> int:
+    def output_write(self, caller: Any, ptr: int, length: int) -> int:
         length &= MASK32
         if len(self.output) + length > self.limits.max_output_bytes:
             self.output_overflow = True
             return TOO_LARGE
-        data = self.read(cctx, ptr, length)
+        data = self.read(caller, ptr, length)
         if data is None:
             return INVALID
         self.output += data
         return len(self.output)
 
-    def log(self, cctx: Any, level: int, ptr: int, length: int) -> int:
+    def log(self, caller: Any, level: int, ptr: int, length: int) -> int:
         length &= MASK32
         if (
             len(self.logs) >= self.limits.max_log_lines
@@ -228,7 +228,7 @@ class CallContext:
         ):
             self.dropped_logs += 1
             return QUOTA
-        data = self.read(cctx, ptr, min(length, self.limits.max_log_line_bytes))
+        data = self.read(caller, ptr, min(length, self.limits.max_log_line_bytes))
         if data is None:
             return INVALID
         data = data[: self.limits.max_log_bytes - self.log_bytes]
@@ -238,24 +238,24 @@ class CallContext:
         self.logs.append(LogLine(name, message, (time.monotonic() - self.started) * 1000))
         return OK
 
-    def tool_id_read(self, cctx: Any, ptr: int, length: int) -> int:
-        copied = self._copy_out(cctx, ptr, length, self.tool_id)
+    def tool_id_read(self, caller: Any, ptr: int, length: int) -> int:
+        copied = self._copy_out(caller, ptr, length, self.tool_id)
         return len(self.tool_id) if copied >= 0 else copied
 
-    def result_len(self, cctx: Any) -> int:
+    def result_len(self, caller: Any) -> int:
         return len(self.result)
 
-    def result_read(self, cctx: Any, ptr: int, length: int) -> int:
-        return self._copy_out(cctx, ptr, length, self.result)
+    def result_read(self, caller: Any, ptr: int, length: int) -> int:
+        return self._copy_out(caller, ptr, length, self.result)
 
-    def clock_now_ms(self, cctx: Any) -> int:
+    def clock_now_ms(self, caller: Any) -> int:
         return time.time_ns() // 1_000_000
 
-    def random_fill(self, cctx: Any, ptr: int, length: int) -> int:
+    def random_fill(self, caller: Any, ptr: int, length: int) -> int:
         length &= MASK32
         if length > MAX_RANDOM:
             return TOO_LARGE
-        return length if self.write(cctx, ptr, os.urandom(length)) else INVALID
+        return length if self.write(caller, ptr, os.urandom(length)) else INVALID
 
     def _set_result(self, data: bytes) -> int:
         if len(data) > self.limits.max_result_bytes:
@@ -294,12 +294,12 @@ class CallContext:
         if self._egress is not None:
             self._egress.close()
 
-    def http_request(self, cctx: Any, ptr: int, length: int) -> int:
+    def http_request(self, caller: Any, ptr: int, length: int) -> int:
         if not self.grants.http_hosts:
             return DENIED
         if (length & MASK32) > self.limits.max_http_request_bytes:
             return TOO_LARGE
-        raw = self.read(cctx, ptr, length)
+        raw = self.read(caller, ptr, length)
         if raw is None:
             return INVALID
         request = _parse_http_request(raw)
@@ -335,8 +335,8 @@ class CallContext:
         self.remember_secret(value)
         return value
 
-    def secret_get(self, cctx: Any, ptr: int, length: int) -> int:
-        ref = self._text(cctx, ptr, length, 1024)
+    def secret_get(self, caller: Any, ptr: int, length: int) -> int:
+        ref = self._text(caller, ptr, length, 1024)
         if ref is None or "/" not in ref:
             return INVALID
         scope, _, key = ref.rpartition("/")
@@ -378,19 +378,19 @@ class CallContext:
         except OSError:
             return INVALID
 
-    def storage_get(self, cctx: Any, ptr: int, length: int) -> int:
-        key = self._text(cctx, ptr, length, 512)
+    def storage_get(self, caller: Any, ptr: int, length: int) -> int:
+        key = self._text(caller, ptr, length, 512)
         if key is None:
             return INVALID
         return self._storage_call(lambda s: self._set_result(s.get(key)))
 
-    def storage_put(self, cctx: Any, kptr: int, klen: int, vptr: int, vlen: int) -> int:
-        key = self._text(cctx, kptr, klen, 512)
+    def storage_put(self, caller: Any, kptr: int, klen: int, vptr: int, vlen: int) -> int:
+        key = self._text(caller, kptr, klen, 512)
         if key is None:
             return INVALID
         if (vlen & MASK32) > self.limits.max_storage_value_bytes:
             return TOO_LARGE
-        value = self.read(cctx, vptr, vlen)
+        value = self.read(caller, vptr, vlen)
         if value is None:
             return INVALID
 
@@ -400,8 +400,8 @@ class CallContext:
 
         return self._storage_call(put)
 
-    def storage_delete(self, cctx: Any, ptr: int, length: int) -> int:
-        key = self._text(cctx, ptr, length, 512)
+    def storage_delete(self, caller: Any, ptr: int, length: int) -> int:
+        key = self._text(caller, ptr, length, 512)
         if key is None:
             return INVALID
 
@@ -411,8 +411,8 @@ class CallContext:
 
         return self._storage_call(delete)
 
-    def storage_list(self, cctx: Any, ptr: int, length: int) -> int:
-        prefix = self._text(cctx, ptr, length, 512)
+    def storage_list(self, caller: Any, ptr: int, length: int) -> int:
+        prefix = self._text(caller, ptr, length, 512)
         if prefix is None:
             return INVALID
 
@@ -425,8 +425,8 @@ class CallContext:
 
     # ---- channels ----------------------------------------------------------------------------
 
-    def channel_send(self, cctx: Any, cptr: int, clen: int, mptr: int, mlen: int) -> int:
-        channel = self._text(cctx, cptr, clen, 256)
+    def channel_send(self, caller: Any, cptr: int, clen: int, mptr: int, mlen: int) -> int:
+        channel = self._text(caller, cptr, clen, 256)
         if channel is None:
             return INVALID
         if channel not in self.grants.channels:
@@ -435,7 +435,7 @@ class CallContext:
             return TOO_LARGE
         if self.channel_messages >= self.limits.max_channel_messages:
             return QUOTA
-        raw = self.read(cctx, mptr, mlen)
+        raw = self.read(caller, mptr, mlen)
         if raw is None:
             return INVALID
         try:

@@ -38,21 +38,64 @@ def set_current(ctx: CallContext | None) -> None:
 def _callback(
     method: Callable[..., int], nparams: int, result_i64: bool
 ) -> Callable[[Any, Any, Any, int], int]:
-    def callback(_env: Any, caller: Any, values: Any, _count: int) -> int:
-        ctx = current()
-        if ctx is None:
-            return ffi.trap_pointer("palyra host function called outside a call")
-        try:
-            args = [values[i].i32 for i in range(nparams)]
-            result = method(ctx, ffi.caller_context(caller), *args)
-            if result_i64:
-                values[0].i64 = result
-            else:
-                values[0].i32 = result
+    """A raw callback for ``method``; arities are unrolled because this is the hot path."""
+
+    def fail(ctx: CallContext, exc: BaseException) -> int:
+        ctx.host_error = exc
+        return ffi.trap_pointer("palyra host function failed")
+
+    def outside() -> int:
+        return ffi.trap_pointer("palyra host function called outside a call")
+
+    if result_i64:
+
+        def callback_i64(_env: Any, caller: Any, values: Any, _count: int) -> int:
+            ctx = getattr(_current, "ctx", None)
+            if ctx is None:
+                return outside()
+            try:
+                values[0].i64 = method(ctx, caller, *[values[i].i32 for i in range(nparams)])
+            except BaseException as exc:  # never unwind through the C frames
+                return fail(ctx, exc)
             return 0
-        except BaseException as exc:  # never unwind through the C frames
-            ctx.host_error = exc
-            return ffi.trap_pointer("palyra host function failed")
+
+        return callback_i64
+    if nparams == 0:
+
+        def callback0(_env: Any, caller: Any, values: Any, _count: int) -> int:
+            ctx = getattr(_current, "ctx", None)
+            if ctx is None:
+                return outside()
+            try:
+                values[0].i32 = method(ctx, caller)
+            except BaseException as exc:
+                return fail(ctx, exc)
+            return 0
+
+        return callback0
+    if nparams == 2:
+
+        def callback2(_env: Any, caller: Any, values: Any, _count: int) -> int:
+            ctx = getattr(_current, "ctx", None)
+            if ctx is None:
+                return outside()
+            try:
+                values[0].i32 = method(ctx, caller, values[0].i32, values[1].i32)
+            except BaseException as exc:
+                return fail(ctx, exc)
+            return 0
+
+        return callback2
+
+    def callback(_env: Any, caller: Any, values: Any, _count: int) -> int:
+        ctx = getattr(_current, "ctx", None)
+        if ctx is None:
+            return outside()
+        try:
+            values[0].i32 = method(ctx, caller, *[values[i].i32 for i in range(nparams)])
+        except BaseException as exc:
+            return fail(ctx, exc)
+        return 0
 
     return callback
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import wasmtime
 
+from palyra.abi import DATA_ABI_MODULE
 from palyra.fsutil import atomic_write
 from palyra.runtime.engine import EngineConfig, get_engine
 from palyra.runtime.errors import InvalidModule, LinkError
@@ -43,6 +44,7 @@ class ModuleInfo:
     summary: WasmSummary
     entry_exports: frozenset[str]  # exports of type () -> i32
     exports_memory: bool
+    data_abi: bool  # imports palyra:host@1 (JSON in/out) rather than only the compat ABI
 
 
 class CompiledModule:
@@ -73,6 +75,7 @@ def describe(data: bytes, max_bytes: int) -> ModuleInfo:
         summary=summary,
         entry_exports=frozenset(),
         exports_memory=summary.export_counts.get("memory", 0) > 0,
+        data_abi=any(item.module == DATA_ABI_MODULE for item in summary.imports),
     )
 
 
@@ -193,6 +196,7 @@ class ModuleCache:
             summary=info.summary,
             entry_exports=_entry_exports(module),
             exports_memory=info.exports_memory,
+            data_abi=info.data_abi,
         )
         compiled = CompiledModule(info, module, pre)
         with self._lock:
