@@ -91,14 +91,25 @@ class EpochTicker:
             self._active -= 1
 
     def _run(self) -> None:
+        # Ticks follow the real clock: sleeping oversleeps (load, GIL), so each wake-up advances
+        # the epoch by however many ticks have actually elapsed since the baseline. The baseline
+        # restarts whenever the ticker resumes from idle, so idle time never counts.
+        baseline = time.monotonic()
+        issued = 0
         while True:
             with self._cond:
-                while self._active == 0:
-                    self._cond.wait()
+                if self._active == 0:
+                    while self._active == 0:
+                        self._cond.wait()
+                    baseline = time.monotonic()
+                    issued = 0
                 engines = list(self._engines)
             time.sleep(self.tick_seconds)
-            for engine in engines:
-                engine.increment_epoch()
+            due = int((time.monotonic() - baseline) / self.tick_seconds)
+            for _ in range(min(due - issued, 1000)):
+                for engine in engines:
+                    engine.increment_epoch()
+            issued = max(issued, due)
 
 
 _lock = threading.Lock()

@@ -1,0 +1,309 @@
+"""Runtime benchmarks, each against a baseline measured in the same run.
+
+1. echo of 64 B through the data ABI (fresh store, all limits) vs Extism's Python host calling
+   an equivalent Extism plugin vs a minimal raw wasmtime-py path. Target: ours <= 1.0x Extism.
+2. first call in a new process with the compile cache warm vs cold.
+3. two threads running CPU-bound guests vs one (target >= 1.8x throughput).
+4. timeout precision for 50/200/1000 ms budgets (target: fires within +15 ms).
+5. fuel+epoch overhead on a compute loop vs an engine with neither.
+
+Run: ``.venv/bin/python benchmarks/runtime.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import wasmtime
+
+from palyra.runtime import errors
+from palyra.runtime.limits import RuntimeLimits
+from palyra.runtime.sandbox import Sandbox
+
+ECHO_WAT = """
+(module
+  (import "palyra:host@1" "input_len" (func $input_len (result i32)))
+  (import "palyra:host@1" "input_read" (func $input_read (param i32 i32) (result i32)))
+  (import "palyra:host@1" "output_write" (func $output_write (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "echo") (result i32)
+    (local $n i32)
+    (local.set $n (call $input_len))
+    (drop (call $input_read (i32.const 0) (local.get $n)))
+    (drop (call $output_write (i32.const 0) (local.get $n)))
+    (i32.const 0)))
+"""
+
+# The same echo for Extism's kernel ABI (extism:host/env), copying 8 bytes at a time.
+EXTISM_ECHO_WAT = """
+(module
+  (import "extism:host/env" "input_length" (func $input_length (result i64)))
+  (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
+  (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (func (export "echo") (result i32)
+    (local $n i64) (local $off i64) (local $i i64)
+    (local.set $n (call $input_length))
+    (local.set $off (call $alloc (local.get $n)))
+    (block $done (loop $wide
+      (br_if $done (i64.gt_u (i64.add (local.get $i) (i64.const 8)) (local.get $n)))
+      (call $store_u64 (i64.add (local.get $off) (local.get $i))
+                       (call $input_load_u64 (local.get $i)))
+      (local.set $i (i64.add (local.get $i) (i64.const 8)))
+      (br $wide)))
+    (block $done2 (loop $narrow
+      (br_if $done2 (i64.ge_u (local.get $i) (local.get $n)))
+      (call $store_u8 (i64.add (local.get $off) (local.get $i))
+                      (call $input_load_u8 (local.get $i)))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br $narrow)))
+    (call $output_set (local.get $off) (local.get $n))
+    (i32.const 0)))
+"""
+
+# A pure compute loop: run() sums i*i for i < N (N from input_len to keep the guest honest).
+COMPUTE_WAT = """
+(module
+  (func (export "run") (result i32)
+    (local $i i32) (local $acc i32)
+    (block $done (loop $loop
+      (br_if $done (i32.ge_u (local.get $i) (i32.const %d)))
+      (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $loop)))
+    (i32.and (local.get $acc) (i32.const 0))))
+"""
+
+SPIN_WAT = '(module (func (export "run") (result i32) (loop br 0) i32.const 0))'
+PAYLOAD = b'"' + b"x" * 62 + b'"'  # 64 bytes of JSON
+
+
+def timed(fn: Callable[[], object], rounds: int, inner: int) -> list[float]:
+    """Per-iteration seconds, one sample per round of ``inner`` calls."""
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - start) / inner)
+    return samples
+
+
+def fmt_us(samples: list[float]) -> str:
+    return (
+        f"{statistics.median(samples) * 1e6:8.2f} µs "
+        f"(min {min(samples) * 1e6:.2f}, max {max(samples) * 1e6:.2f})"
+    )
+
+
+def bench_echo(rounds: int, inner: int) -> None:
+    print("\n1. echo of 64 B")
+    sandbox = Sandbox()
+    compiled = sandbox.load(bytes(wasmtime.wat2wasm(ECHO_WAT)))
+
+    def ours() -> None:
+        sandbox.run_compiled(compiled, input_bytes=PAYLOAD, tool_name="echo")
+
+    assert sandbox.run_compiled(compiled, input_bytes=PAYLOAD, tool_name="echo").output == "x" * 62
+
+    # Minimal raw wasmtime-py: public API, fresh store, a plain host function set.
+    engine = wasmtime.Engine()
+    linker = wasmtime.Linker(engine)
+    state: dict[str, bytes] = {}
+
+    def input_len() -> int:
+        return len(state["in"])
+
+    def input_read(caller: wasmtime.Caller, ptr: int, length: int) -> int:
+        memory = caller["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        memory.write(caller, state["in"][:length], ptr)
+        return length
+
+    def output_write(caller: wasmtime.Caller, ptr: int, length: int) -> int:
+        memory = caller["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        state["out"] = bytes(memory.read(caller, ptr, ptr + length))
+        return length
+
+    i32 = wasmtime.ValType.i32()
+    linker.define_func("palyra:host@1", "input_len", wasmtime.FuncType([], [i32]), input_len)
+    linker.define_func(
+        "palyra:host@1", "input_read", wasmtime.FuncType([i32, i32], [i32]), input_read, True
+    )
+    linker.define_func(
+        "palyra:host@1", "output_write", wasmtime.FuncType([i32, i32], [i32]), output_write, True
+    )
+    raw_module = wasmtime.Module(engine, bytes(wasmtime.wat2wasm(ECHO_WAT)))
+    pre = linker.instantiate_pre(raw_module)
+
+    def raw() -> None:
+        store = wasmtime.Store(engine)
+        state["in"] = PAYLOAD
+        instance = pre.instantiate(store)
+        func = instance.exports(store)["echo"]
+        assert isinstance(func, wasmtime.Func)
+        func(store)
+
+    raw()
+    assert state["out"] == PAYLOAD
+
+    import extism
+
+    plugin = extism.Plugin(bytes(wasmtime.wat2wasm(EXTISM_ECHO_WAT)), wasi=False)
+
+    def ext() -> None:
+        plugin.call("echo", PAYLOAD)
+
+    assert plugin.call("echo", PAYLOAD) == PAYLOAD
+    results: dict[str, list[float]] = {"ours": [], "extism": [], "raw": []}
+    for _ in range(rounds):  # interleave so drift on a shared machine hits all three alike
+        results["ours"] += timed(ours, 1, inner)
+        results["extism"] += timed(ext, 1, inner)
+        results["raw"] += timed(raw, 1, inner)
+    print(f"  palyra (fresh store, fuel+epoch+limits): {fmt_us(results['ours'])}")
+    print(f"  Extism Python host (reused instance):     {fmt_us(results['extism'])}")
+    print(f"  raw wasmtime-py public API (fresh store): {fmt_us(results['raw'])}")
+    ratio = statistics.median(results["ours"]) / statistics.median(results["extism"])
+    raw_ratio = statistics.median(results["ours"]) / statistics.median(results["raw"])
+    print(f"  ratio palyra/Extism: {ratio:.2f} (target <= 1.0); palyra/raw: {raw_ratio:.2f}")
+
+
+def bench_cold_warm(tmp: Path) -> None:
+    print("\n2. first call in a new process: compile cache cold vs warm")
+    functions = "\n".join(
+        f"(func $f{i} (param i32) (result i32) (local.get 0) (i32.const {i}) (i32.add))"
+        for i in range(3000)
+    )
+    module = tmp / "big.wasm"
+    module.write_bytes(
+        bytes(
+            wasmtime.wat2wasm(
+                f'(module {functions} (func (export "run") (result i32) (i32.const 0)))'
+            )
+        )
+    )
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        start = time.perf_counter()
+        from palyra.runtime.sandbox import Sandbox
+        sandbox = Sandbox(cache_dir=Path(sys.argv[1]))
+        sandbox.run(Path({str(module)!r}).read_bytes())
+        print(time.perf_counter() - start)
+        """
+    )
+    cold, warm = [], []
+    for index in range(3):
+        cache = tmp / f"cache-{index}"
+        cold.append(float(subprocess.check_output([sys.executable, "-c", script, str(cache)])))
+        warm.append(float(subprocess.check_output([sys.executable, "-c", script, str(cache)])))
+    print(f"  module {module.stat().st_size / 1024:.0f} KiB")
+    print(f"  cold cache: {statistics.median(cold) * 1e3:8.1f} ms")
+    print(f"  warm cache: {statistics.median(warm) * 1e3:8.1f} ms")
+    print(f"  ratio cold/warm: {statistics.median(cold) / statistics.median(warm):.1f}x")
+
+
+def bench_threads(calls: int) -> None:
+    print("\n3. CPU-bound guests: two threads vs one")
+    sandbox = Sandbox()
+    compiled = sandbox.load(bytes(wasmtime.wat2wasm(COMPUTE_WAT % 3_000_000)))
+    limits = RuntimeLimits(fuel=10**12)
+
+    def work(count: int) -> None:
+        for _ in range(count):
+            sandbox.run_compiled(compiled, limits=limits)
+
+    work(2)
+    start = time.perf_counter()
+    work(calls)
+    one = calls / (time.perf_counter() - start)
+    threads = [threading.Thread(target=work, args=(calls // 2,)) for _ in range(2)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    two = calls / (time.perf_counter() - start)
+    print(f"  one thread:  {one:8.1f} calls/s")
+    print(f"  two threads: {two:8.1f} calls/s")
+    print(f"  ratio two/one: {two / one:.2f} (target >= 1.8)")
+
+
+def bench_timeouts(repeats: int) -> None:
+    print("\n4. timeout precision")
+    sandbox = Sandbox()
+    compiled = sandbox.load(bytes(wasmtime.wat2wasm(SPIN_WAT)))
+    for budget in (50, 200, 1000):
+        overshoot = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            try:
+                sandbox.run_compiled(compiled, limits=RuntimeLimits(fuel=10**15, timeout_ms=budget))
+            except errors.TimedOut:
+                pass
+            overshoot.append((time.perf_counter() - start) * 1000 - budget)
+        print(
+            f"  {budget:5d} ms budget: fired +{statistics.median(overshoot):.2f} ms "
+            f"(min {min(overshoot):+.2f}, max {max(overshoot):+.2f}; target +15)"
+        )
+
+
+def bench_fuel_overhead(rounds: int) -> None:
+    print("\n5. fuel + epoch overhead on a compute loop")
+    wasm = bytes(wasmtime.wat2wasm(COMPUTE_WAT % 20_000_000))
+    sandbox = Sandbox()
+    compiled = sandbox.load(wasm)
+    limits = RuntimeLimits(fuel=10**12)
+    plain = wasmtime.Engine()
+    plain_pre = wasmtime.Linker(plain).instantiate_pre(wasmtime.Module(plain, wasm))
+
+    def ours() -> None:
+        sandbox.run_compiled(compiled, limits=limits)
+
+    def bare() -> None:
+        store = wasmtime.Store(plain)
+        func = plain_pre.instantiate(store).exports(store)["run"]
+        assert isinstance(func, wasmtime.Func)
+        func(store)
+
+    ours_t, bare_t = [], []
+    for _ in range(rounds):
+        ours_t += timed(ours, 1, 1)
+        bare_t += timed(bare, 1, 1)
+    print(f"  fuel+epoch: {statistics.median(ours_t) * 1e3:8.2f} ms")
+    print(f"  neither:    {statistics.median(bare_t) * 1e3:8.2f} ms")
+    print(f"  overhead ratio: {statistics.median(ours_t) / statistics.median(bare_t):.2f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    args = parser.parse_args()
+    rounds, inner = (5, 500) if args.quick else (15, 2000)
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, wasmtime-py 50.0.1")
+    bench_echo(rounds, inner)
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_cold_warm(Path(tmp))
+    bench_threads(20 if args.quick else 60)
+    bench_timeouts(3 if args.quick else 10)
+    bench_fuel_overhead(3 if args.quick else 7)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
