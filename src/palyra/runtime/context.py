@@ -306,17 +306,24 @@ class CallContext:
         if request is None:
             return INVALID
         method, url, headers, body, injections = request
+        credentials: dict[str, str] = {}
         for header, (ref, prefix, suffix) in injections.items():
             scope, _, key = ref.rpartition("/")
             value = self._secret_value(scope, key)
             if isinstance(value, int):
                 return value
-            headers[header] = prefix + value.decode("utf-8", "replace") + suffix
+            credentials[header] = prefix + value.decode("utf-8", "replace") + suffix
         from palyra.runtime.egress import EgressError
 
         try:
+            # Injected secrets travel as credential headers: dropped on any cross-origin redirect.
             response = self.egress().request(
-                method, url, headers=headers, body=body, deadline=self.deadline
+                method,
+                url,
+                headers=headers,
+                credential_headers=credentials,
+                body=body,
+                deadline=self.deadline,
             )
         except EgressError as exc:
             return int(exc.code)

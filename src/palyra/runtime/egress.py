@@ -103,7 +103,9 @@ class EgressPolicy:
     entry containing ``*`` never matches unless ``allow_wildcards`` is set, and then ``*``
     matches any *name* (never an IP literal) and ``*.example.com`` matches names strictly
     below ``example.com`` at any depth, not ``example.com`` itself. No grant, wildcard or
-    not, lifts the private-address rule; only ``allow_private_network`` does.
+    not, lifts the private-address rule; only ``allow_private_network`` does. CONNECT,
+    TRACE and TRACK are refused even when listed in ``allowed_methods``: a tunnel cannot be
+    policed, and TRACE echoes request headers (credentials) back.
     """
 
     allowed_hosts: tuple[str, ...]
@@ -358,6 +360,10 @@ def _parse_url(raw: object) -> _Target:
         raise _Refusal(EgressCode.TOO_LARGE, "URL too long")
     if _BAD_URL_CHARS.search(raw):
         raise _invalid("URL contains whitespace, control characters or backslashes")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates survive JSON decoding
+        raise _invalid("URL is not valid Unicode") from None
     match = _SCHEME.match(raw)
     if match is None:
         raise _invalid("URL must be absolute (scheme://host/...)")
@@ -638,7 +644,7 @@ class _DeadlineStream(httpcore.NetworkStream):
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout("TLS handshake timed out") from exc
         except (OSError, ValueError) as exc:
-            raise httpcore.ConnectError("TLS handshake failed") from exc
+            raise httpcore.ConnectError(_failure_reason(exc)) from exc
         return _DeadlineStream(tls, self._host, self._deadline, self._meter)
 
     def get_extra_info(self, info: str) -> Any:
@@ -690,13 +696,11 @@ class _PinnedBackend(httpcore.NetworkBackend):
             self._meter.address = address
             try:
                 sock = _connect_socket(address, port, left)
-            except TimeoutError as exc:
+            except TimeoutError:
                 failure = httpcore.ConnectTimeout("connect timed out")
-                failure.__cause__ = exc
                 continue
             except OSError as exc:
-                failure = httpcore.ConnectError("connect failed")
-                failure.__cause__ = exc
+                failure = httpcore.ConnectError(_failure_reason(exc))
                 continue
             return _DeadlineStream(sock, self._host, self._deadline, self._meter)
         raise failure
@@ -720,19 +724,27 @@ def _one_line(text: str, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _network_reason(exc: Exception) -> str:
-    cause = exc.__cause__
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        detail = cause.verify_message or "certificate verification failed"
+def _failure_reason(exc: BaseException) -> str:
+    """One safe line for the record, decided where the failure happened (in the backend).
+
+    httpcore re-raises errors ``from None``, so the cause would be lost by the time the
+    client sees them; the backend puts the explanation into the exception's message.
+    """
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = exc.verify_message or "certificate verification failed"
         return _one_line(f"TLS certificate verification failed: {detail}")
-    if isinstance(cause, ssl.SSLError):
-        return "TLS handshake failed"
-    if isinstance(cause, ConnectionRefusedError):
+    if isinstance(exc, ssl.SSLError):
+        return _one_line(f"TLS handshake failed: {exc.reason or 'error'}")
+    if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return _one_line(f"connection failed: {exc.strerror}")
+    return f"connection failed ({type(exc).__name__})"
+
+
+def _network_reason(exc: Exception) -> str:
     if isinstance(exc, httpcore.ConnectError):
-        if isinstance(cause, OSError) and cause.strerror:
-            return _one_line(f"connection failed: {cause.strerror}")
-        return _one_line(f"connection failed: {exc}")
+        return _one_line(str(exc))  # written by _PinnedBackend / _DeadlineStream
     if isinstance(exc, httpcore.RemoteProtocolError):
         return "protocol error from upstream"
     if isinstance(exc, httpcore.ReadError | httpcore.WriteError):
@@ -848,11 +860,13 @@ class EgressClient:
         original origin. Raises only :class:`EgressError`.
         """
         hop = _Hop(method=method, url=url, headers=[], body=b"")
-        inputs = (headers, body, credential_headers)
+        limit = 0.0
         while True:
             started = time.monotonic()
             try:
-                limit = self._admit_and_check_inputs(hop, inputs, deadline)
+                self._begin_hop(hop)
+                if hop.index == 0:
+                    limit = self._take_inputs(hop, headers, body, deadline, credential_headers)
                 response, location = self._run_hop(hop, limit)
             except _Refusal as refusal:
                 raise self._refuse(hop, refusal, started) from None
@@ -868,10 +882,10 @@ class EgressClient:
 
     # -- one hop ------------------------------------------------------------------------------
 
-    def _admit_and_check_inputs(
-        self, hop: _Hop, inputs: tuple[object, ...], deadline: object
-    ) -> float:
-        """Count the attempt first (so a spent quota costs no parsing), then parse the URL."""
+    def _begin_hop(self, hop: _Hop) -> None:
+        """Count the attempt before anything else, so a spent quota costs no parsing."""
+        if isinstance(hop.method, str) and len(hop.method) <= 32 and _TOKEN.fullmatch(hop.method):
+            hop.method_name = hop.method.upper()
         with self._lock:
             if self._closed:
                 raise _Refusal(EgressCode.DENIED, "client is closed")
@@ -881,8 +895,6 @@ class EgressClient:
                     f"request quota exhausted ({self.policy.max_requests} per call)",
                 )
             self._attempts += 1
-        if isinstance(hop.method, str) and len(hop.method) <= 32 and _TOKEN.fullmatch(hop.method):
-            hop.method_name = hop.method.upper()
         if hop.base is not None:
             try:
                 raw_url: object = urljoin(hop.base, str(hop.url))
@@ -893,18 +905,21 @@ class EgressClient:
         hop.target = _parse_url(raw_url)
         if not hop.method_name:
             raise _invalid("invalid method")
-        if hop.index == 0:
-            headers, body, credential_headers = inputs
-            if isinstance(deadline, bool) or not isinstance(deadline, int | float):
-                raise _invalid("deadline must be a monotonic time")
-            if not math.isfinite(deadline):
-                raise _invalid("deadline must be finite")
-            if not isinstance(body, bytes | bytearray):
-                raise _invalid("body must be bytes")
-            hop.body = bytes(body)
-            hop.headers = _validate_headers(headers, credential=False)
-            hop.headers += _validate_headers(credential_headers, credential=True)
-        assert isinstance(deadline, int | float)
+
+    @staticmethod
+    def _take_inputs(
+        hop: _Hop, headers: object, body: object, deadline: object, credential_headers: object
+    ) -> float:
+        """Type-check the rest of the guest's request (it arrives from decoded JSON)."""
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float):
+            raise _invalid("deadline must be a monotonic time")
+        if not math.isfinite(deadline):
+            raise _invalid("deadline must be finite")
+        if not isinstance(body, bytes | bytearray):
+            raise _invalid("body must be bytes")
+        hop.body = bytes(body)
+        hop.headers = _validate_headers(headers, credential=False)
+        hop.headers += _validate_headers(credential_headers, credential=True)
         return float(deadline)
 
     def _run_hop(self, hop: _Hop, deadline: float) -> tuple[HttpResponse, str | None]:
@@ -1152,7 +1167,7 @@ class EgressClient:
         if (
             hop.index > 0
             and refusal.code in (EgressCode.DENIED, EgressCode.INVALID)
-            and not reason.startswith("redirect")
+            and "redirect" not in reason
         ):
             reason = f"redirect: {reason}"
         reason = self._redact(reason)
