@@ -13,7 +13,7 @@ import ctypes
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,11 +68,15 @@ class CallGrants:
 
     def compat_lists(self) -> dict[str, list[str]]:
         """The reference ABI's canonical lists (trimmed, sorted, de-duplicated)."""
+
+        def canonical(items: Iterable[str]) -> list[str]:
+            return sorted({item.strip() for item in items if item.strip()})
+
         return {
-            "http": sorted(set(self.http_hosts)),
-            "secret": sorted({f"{scope}/{key}" for scope, key in self.secrets}),
-            "storage": sorted(set(self.storage_write)),
-            "channel": sorted(set(self.channels)),
+            "http": canonical(self.http_hosts),
+            "secret": canonical(f"{scope}/{key}" for scope, key in self.secrets),
+            "storage": canonical(self.storage_write),
+            "channel": canonical(self.channels),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -140,7 +144,7 @@ class CallContext:
         self._secrets: set[bytes] = set()
         self._egress: EgressClient | None = None
         self._storage: SkillStorage | None = None
-        self._compat = grants.compat_lists()
+        self._compat: dict[str, list[str]] | None = None
 
     # ---- guest memory -----------------------------------------------------------------------
 
@@ -460,11 +464,16 @@ class CallContext:
 
     # ---- compat ABI --------------------------------------------------------------------------
 
+    def _compat_lists(self) -> dict[str, list[str]]:
+        if self._compat is None:
+            self._compat = self.grants.compat_lists()
+        return self._compat
+
     def compat_count(self, family: str) -> int:
-        return len(self._compat[family])
+        return len(self._compat_lists()[family])
 
     def compat_handle(self, family: str, index: int) -> int:
-        if 0 <= index < len(self._compat[family]):
+        if 0 <= index < len(self._compat_lists()[family]):
             return COMPAT_BASES[family] + index
         return -1
 

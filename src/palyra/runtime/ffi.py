@@ -1,24 +1,29 @@
-"""The lean call path: direct calls into wasmtime's C API through wasmtime-py's ctypes bindings.
+"""The lean call path: direct calls into wasmtime's C API.
 
 Why not the public wasmtime-py API on the hot path: ``Func.__call__``, ``Instance.exports`` and
 host-function trampolines wrap every value and extern in Python objects (~8–27 µs per call,
 ~36 µs per fresh instance, wasmtime-py-notes.md §d, §8), and its trampoline keeps the last
 host exception in a process-global, which is unsafe with several calls on several threads.
-This module uses the same C functions the public API uses, through ``wasmtime._bindings``,
-which is private: ``pyproject.toml`` pins ``wasmtime==50.0.1`` exactly and
-:func:`check_bindings` refuses to start on any other version.
 
-Everything here works on raw pointers; the safe surface is :mod:`palyra.runtime.sandbox`.
+This module declares its own ctypes prototypes for the handful of C functions a call needs,
+taking and returning plain integers for pointers (no per-call pointer objects), on the shared
+library that wasmtime-py loads. It reaches into ``wasmtime._ffi`` and ``wasmtime._bindings``,
+which are private: ``pyproject.toml`` pins ``wasmtime==50.0.1`` exactly and
+:func:`check_bindings` refuses to run on any other version. Everything here works on raw
+pointers; the safe surface is :mod:`palyra.runtime.sandbox`.
 """
 
 from __future__ import annotations
 
 import ctypes
+import threading
 from collections.abc import Callable
+from ctypes import POINTER, c_bool, c_char_p, c_int64, c_size_t, c_uint64, c_void_p
 from typing import Any
 
 import wasmtime
-from wasmtime import _bindings as B
+from wasmtime import _bindings as B  # noqa: N812 - pinned private bindings, see module doc
+from wasmtime import _ffi
 
 from palyra.runtime.engine import wasmtime_version
 
@@ -28,9 +33,54 @@ EXTERN_FUNC = 0
 EXTERN_MEMORY = 3
 
 ValRaw = B.wasmtime_val_raw_t
-ValRawArray1 = ValRaw * 1
-HostCallback = B.wasmtime_func_unchecked_callback_t
-_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+Instance = B.wasmtime_instance_t
+Extern = B.wasmtime_extern_t
+Memory = B.wasmtime_memory_t
+Func = B.wasmtime_func_t
+
+# Host callbacks receive the caller as a plain integer (no pointer object per call).
+HostCallback = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_void_p, POINTER(ValRaw), c_size_t)
+_FINALIZER = ctypes.CFUNCTYPE(None, c_void_p)
+_NO_FINALIZER = _FINALIZER()  # a NULL function pointer: nothing to finalize
+
+
+def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A private function object for ``name`` (``CDLL[name]`` is not shared with wasmtime-py)."""
+    function = _ffi.dll[name]
+    function.restype = restype
+    function.argtypes = argtypes
+    return function
+
+
+_store_new = _proto("wasmtime_store_new", c_void_p, c_void_p, c_void_p, _FINALIZER)
+_store_context = _proto("wasmtime_store_context", c_void_p, c_void_p)
+_store_delete = _proto("wasmtime_store_delete", None, c_void_p)
+_store_limiter = _proto(
+    "wasmtime_store_limiter", None, c_void_p, c_int64, c_int64, c_int64, c_int64, c_int64
+)
+_set_fuel = _proto("wasmtime_context_set_fuel", c_void_p, c_void_p, c_uint64)
+_get_fuel = _proto("wasmtime_context_get_fuel", c_void_p, c_void_p, POINTER(c_uint64))
+_set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
+_instantiate = _proto(
+    "wasmtime_instance_pre_instantiate", c_void_p, c_void_p, c_void_p, POINTER(Instance),
+    POINTER(c_void_p),
+)  # fmt: skip
+_export_get = _proto(
+    "wasmtime_instance_export_get", c_bool, c_void_p, POINTER(Instance), c_char_p, c_size_t,
+    POINTER(Extern),
+)  # fmt: skip
+_call_unchecked = _proto(
+    "wasmtime_func_call_unchecked", c_void_p, c_void_p, POINTER(Func), POINTER(ValRaw), c_size_t,
+    POINTER(c_void_p),
+)  # fmt: skip
+_memory_data = _proto("wasmtime_memory_data", c_void_p, c_void_p, POINTER(Memory))
+_memory_size = _proto("wasmtime_memory_data_size", c_size_t, c_void_p, POINTER(Memory))
+_caller_context = _proto("wasmtime_caller_context", c_void_p, c_void_p)
+_trap_new = _proto("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)
+_define_unchecked = _proto(
+    "wasmtime_linker_define_func_unchecked", c_void_p, c_void_p, c_char_p, c_size_t, c_char_p,
+    c_size_t, c_void_p, HostCallback, c_void_p, _FINALIZER,
+)  # fmt: skip
 
 
 def check_bindings() -> None:
@@ -41,53 +91,8 @@ def check_bindings() -> None:
         )
 
 
-def engine_ptr(engine: wasmtime.Engine) -> Any:
-    return engine.ptr()
-
-
-# ---- stores -------------------------------------------------------------------------------
-
-
-def store_new(engine: wasmtime.Engine) -> Any:
-    return B.wasmtime_store_new(engine.ptr(), None, _NO_FINALIZER)
-
-
-_NO_FINALIZER = _FINALIZER()  # a NULL function pointer: nothing to finalize
-
-
-def store_context(store: Any) -> Any:
-    return B.wasmtime_store_context(store)
-
-
-def store_delete(store: Any) -> None:
-    B.wasmtime_store_delete(store)
-
-
-def set_limits(
-    store: Any, memory: int, table_elements: int, instances: int, tables: int, memories: int
-) -> None:
-    B.wasmtime_store_limiter(store, memory, table_elements, instances, tables, memories)
-
-
-def set_fuel(context: Any, fuel: int) -> None:
-    error = B.wasmtime_context_set_fuel(context, fuel)
-    if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
-
-
-def get_fuel(context: Any) -> int:
-    value = ctypes.c_uint64()
-    error = B.wasmtime_context_get_fuel(context, ctypes.byref(value))
-    if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
-    return value.value
-
-
-def set_epoch_deadline(context: Any, ticks: int) -> None:
-    B.wasmtime_context_set_epoch_deadline(context, ticks)
-
-
-# ---- instances, exports, calls -------------------------------------------------------------
+def _address(handle: Any) -> int:
+    return ctypes.cast(handle, c_void_p).value or 0
 
 
 class CallFailed(Exception):
@@ -98,58 +103,110 @@ class CallFailed(Exception):
         self.error = error
 
 
-def _raise(error: Any, trap: Any) -> None:
+def _error(pointer: int) -> wasmtime.WasmtimeError:
+    return wasmtime.WasmtimeError._from_ptr(ctypes.cast(pointer, POINTER(B.wasmtime_error_t)))
+
+
+def _raise(error: int | None, trap: int | None) -> None:
     if error:
-        raise CallFailed(wasmtime.WasmtimeError._from_ptr(error))
+        raise CallFailed(_error(error))
     if trap:
-        raise CallFailed(wasmtime.Trap._from_ptr(trap))
+        raise CallFailed(wasmtime.Trap._from_ptr(ctypes.cast(trap, POINTER(B.wasm_trap_t))))
 
 
-def instantiate(pre: wasmtime.InstancePre, context: Any) -> Any:
-    instance = B.wasmtime_instance_t()
-    trap = ctypes.POINTER(B.wasm_trap_t)()
-    error = B.wasmtime_instance_pre_instantiate(
-        pre.ptr(), context, ctypes.byref(instance), ctypes.byref(trap)
-    )
-    _raise(error, trap)
+# ---- stores -------------------------------------------------------------------------------
+
+
+def store_new(engine: wasmtime.Engine) -> int:
+    return int(_store_new(_address(engine.ptr()), None, _NO_FINALIZER))
+
+
+def store_context(store: int) -> int:
+    return int(_store_context(store))
+
+
+def store_delete(store: int) -> None:
+    _store_delete(store)
+
+
+def set_limits(
+    store: int, memory: int, table_elements: int, instances: int, tables: int, memories: int
+) -> None:
+    _store_limiter(store, memory, table_elements, instances, tables, memories)
+
+
+def set_fuel(context: int, fuel: int) -> None:
+    error = _set_fuel(context, fuel)
+    if error:
+        raise _error(error)
+
+
+def get_fuel(context: int) -> int:
+    value = c_uint64()
+    error = _get_fuel(context, ctypes.byref(value))
+    if error:
+        raise _error(error)
+    return value.value
+
+
+def set_epoch_deadline(context: int, ticks: int) -> None:
+    _set_epoch_deadline(context, ticks)
+
+
+# ---- instances, exports, calls -------------------------------------------------------------
+
+
+class _Scratch(threading.local):
+    """Per-thread buffers reused by every call on that thread (a thread runs one call)."""
+
+    def __init__(self) -> None:
+        self.trap = c_void_p()
+        self.values = (ValRaw * 1)()
+
+
+_scratch = _Scratch()
+
+
+def instantiate(pre: wasmtime.InstancePre, context: int) -> Instance:
+    instance = Instance()
+    trap = _scratch.trap
+    trap.value = None
+    error = _instantiate(_address(pre.ptr()), context, ctypes.byref(instance), ctypes.byref(trap))
+    _raise(error, trap.value)
     return instance
 
 
-def export(context: Any, instance: Any, name: bytes, kind: int) -> Any | None:
+def export(context: int, instance: Instance, name: bytes, kind: int) -> Any | None:
     """The export's extern union member (func or memory struct), or None if absent/other kind."""
-    item = B.wasmtime_extern_t()
-    if not B.wasmtime_instance_export_get(
-        context, ctypes.byref(instance), name, len(name), ctypes.byref(item)
-    ):
+    item = Extern()
+    if not _export_get(context, ctypes.byref(instance), name, len(name), ctypes.byref(item)):
         return None
     if int(item.kind) != kind:
         return None
     return item.of.func if kind == EXTERN_FUNC else item.of.memory
 
 
-def call_i32(context: Any, func: Any) -> int:
+def call_i32(context: int, func: Any) -> int:
     """Call a ``() -> i32`` function (its type was checked when the module was loaded)."""
-    values = ValRawArray1()
-    trap = ctypes.POINTER(B.wasm_trap_t)()
-    error = B.wasmtime_func_call_unchecked(
-        context, ctypes.byref(func), values, 1, ctypes.byref(trap)
-    )
-    _raise(error, trap)
+    values = _scratch.values
+    trap = _scratch.trap
+    trap.value = None
+    error = _call_unchecked(context, ctypes.byref(func), values, 1, ctypes.byref(trap))
+    _raise(error, trap.value)
     return int(values[0].i32)
 
 
 # ---- memory -------------------------------------------------------------------------------
 
 
-def memory_span(context: Any, memory: Any) -> tuple[int, int]:
+def memory_span(context: int, memory: Any) -> tuple[int, int]:
     """(base address, size in bytes) of a linear memory right now (it may move on growth)."""
-    base = B.wasmtime_memory_data(context, ctypes.byref(memory))
-    size = B.wasmtime_memory_data_size(context, ctypes.byref(memory))
-    return ctypes.cast(base, ctypes.c_void_p).value or 0, int(size)
+    ref = ctypes.byref(memory)
+    return _memory_data(context, ref) or 0, int(_memory_size(context, ref))
 
 
-def caller_context(caller: Any) -> Any:
-    return B.wasmtime_caller_context(caller)
+def caller_context(caller: int) -> int:
+    return int(_caller_context(caller))
 
 
 # ---- host functions ----------------------------------------------------------------------
@@ -158,8 +215,7 @@ def caller_context(caller: Any) -> Any:
 def trap_pointer(message: str) -> int:
     """A new trap object, as the integer a host callback returns to raise it in the guest."""
     raw = message.encode("utf-8", "replace")
-    trap = B.wasmtime_trap_new(raw, len(raw))
-    return ctypes.cast(trap, ctypes.c_void_p).value or 0
+    return int(_trap_new(raw, len(raw)) or 0)
 
 
 def define_host_function(
@@ -167,24 +223,24 @@ def define_host_function(
     module: str,
     name: str,
     ty: wasmtime.FuncType,
-    callback: Callable[[Any, Any, Any, int], int],
+    callback: Callable[[Any, int, Any, int], int],
 ) -> Any:
     """Define ``module.name`` with a raw (unchecked) callback; returns the ctypes thunk, which
     the caller must keep alive as long as the linker."""
     thunk = HostCallback(callback)
     module_raw = module.encode()
     name_raw = name.encode()
-    error = B.wasmtime_linker_define_func_unchecked(
-        linker.ptr(),
+    error = _define_unchecked(
+        _address(linker.ptr()),
         module_raw,
         len(module_raw),
         name_raw,
         len(name_raw),
-        ty.ptr(),
+        _address(ty.ptr()),
         thunk,
         None,
         _NO_FINALIZER,
     )
     if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
+        raise _error(error)
     return thunk

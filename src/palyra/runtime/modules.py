@@ -131,9 +131,13 @@ class ModuleCache:
         assert self._dir is not None
         return self._dir / f"{digest}-{self.engine_config.fingerprint()}.cwasm"
 
-    def _mac(self, data: bytes) -> bytes:
+    def _mac(self, digest: str, data: bytes) -> bytes:
+        """MAC over the cache key and the code, so a file cannot stand in for another module."""
         assert self._mac_key is not None
-        return hmac.new(self._mac_key, data, hashlib.sha256).digest()
+        mac = hmac.new(self._mac_key, digest.encode() + b"\0", hashlib.sha256)
+        mac.update(self.engine_config.fingerprint().encode() + b"\0")
+        mac.update(data)
+        return mac.digest()
 
     def _load_from_disk(self, digest: str) -> wasmtime.Module | None:
         if self._dir is None:
@@ -144,7 +148,7 @@ class ModuleCache:
         except OSError:
             return None
         body, mac = blob[:-_MAC_BYTES], blob[-_MAC_BYTES:]
-        if len(blob) <= _MAC_BYTES or not hmac.compare_digest(mac, self._mac(body)):
+        if len(blob) <= _MAC_BYTES or not hmac.compare_digest(mac, self._mac(digest, body)):
             self.stats["rejected_cache_files"] += 1
             path.unlink(missing_ok=True)
             return None
@@ -160,13 +164,15 @@ class ModuleCache:
             return
         body = bytes(module.serialize())
         try:
-            atomic_write(self._paths(digest), body + self._mac(body), mode=0o600)
+            atomic_write(self._paths(digest), body + self._mac(digest, body), mode=0o600)
         except OSError:
             return  # a cache that cannot be written only costs a recompile next time
 
     # ---- lookup ----------------------------------------------------------------------------
 
     def load(self, data: bytes, max_bytes: int) -> CompiledModule:
+        if len(data) > max_bytes:  # before the cache: a limit holds whatever was loaded before
+            raise InvalidModule(f"module is {len(data)} bytes, over the {max_bytes}-byte limit")
         digest = hashlib.sha256(data).hexdigest()
         with self._lock:
             cached = self._memory.get(digest)

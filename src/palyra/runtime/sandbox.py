@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,40 +72,6 @@ def choose_export(
     )
 
 
-class _StoreReaper:
-    """Deletes finished stores on a background thread.
-
-    Tearing a store down costs ~8 µs of native work (more with big memories) that the caller
-    does not need to wait for; ctypes releases the GIL while wasmtime frees it. The queue is
-    bounded: when the reaper falls behind, callers delete inline.
-    """
-
-    MAX_PENDING = 64
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def drop(self, store: Any) -> None:
-        if self._queue.qsize() >= self.MAX_PENDING:
-            ffi.store_delete(store)
-            return
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="palyra-store-reaper", daemon=True
-                    )
-                    self._thread.start()
-        self._queue.put(store)
-
-    def _run(self) -> None:
-        while True:
-            ffi.store_delete(self._queue.get())
-
-
-_REAPER = _StoreReaper()
 DEFAULT_LIMITS = RuntimeLimits()
 DEFAULT_GRANTS = CallGrants()
 
@@ -259,7 +223,7 @@ class Sandbox:
             memory_bytes = ffi.memory_span(context, ctx.memory)[1] if ctx.memory is not None else 0
         finally:
             ctx.close()
-            _REAPER.drop(store)
+            ffi.store_delete(store)
         duration_ms = (time.monotonic() - started) * 1000
         data_abi = compiled.info.data_abi
         result = CallResult(

@@ -77,6 +77,10 @@ class SkillStorage:
             fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except FileNotFoundError:
             raise StorageError("NOT_FOUND", "no such storage key") from None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise StorageError("DENIED", "the skill's storage directory is a symlink") from None
+            raise
         try:
             for part in parts[:-1]:
                 if create:
