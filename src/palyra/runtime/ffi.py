@@ -22,7 +22,7 @@ from ctypes import POINTER, c_bool, c_char_p, c_int64, c_size_t, c_uint64, c_voi
 from typing import Any
 
 import wasmtime
-from wasmtime import _bindings as B  # noqa: N812 - pinned private bindings, see module doc
+from wasmtime import _bindings as B
 from wasmtime import _ffi
 
 from palyra.runtime.engine import wasmtime_version
