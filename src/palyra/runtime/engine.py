@@ -87,7 +87,8 @@ class EpochTicker:
                     target=self._run, name="palyra-epoch-ticker", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if self._active == 1:  # the ticker may be parked: wake it
+                self._cond.notify()
         return self
 
     def __exit__(self, *_: object) -> None:

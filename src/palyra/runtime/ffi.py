@@ -117,8 +117,13 @@ def _raise(error: int | None, trap: int | None) -> None:
 # ---- stores -------------------------------------------------------------------------------
 
 
-def store_new(engine: wasmtime.Engine) -> int:
-    return int(_store_new(_address(engine.ptr()), None, _NO_FINALIZER))
+def address(handle: Any) -> int:
+    """The integer address behind a wasmtime-py object (engine, InstancePre, ...)."""
+    return _address(handle.ptr())
+
+
+def store_new(engine_address: int) -> int:
+    return int(_store_new(engine_address, None, _NO_FINALIZER))
 
 
 def store_context(store: int) -> int:
@@ -167,11 +172,11 @@ class _Scratch(threading.local):
 _scratch = _Scratch()
 
 
-def instantiate(pre: wasmtime.InstancePre, context: int) -> Instance:
+def instantiate(pre_address: int, context: int) -> Instance:
     instance = Instance()
     trap = _scratch.trap
     trap.value = None
-    error = _instantiate(_address(pre.ptr()), context, ctypes.byref(instance), ctypes.byref(trap))
+    error = _instantiate(pre_address, context, ctypes.byref(instance), ctypes.byref(trap))
     _raise(error, trap.value)
     return instance
 

@@ -24,6 +24,7 @@ import wasmtime
 
 from palyra.abi import DATA_ABI_MODULE
 from palyra.fsutil import atomic_write
+from palyra.runtime import ffi
 from palyra.runtime.engine import EngineConfig, get_engine
 from palyra.runtime.errors import InvalidModule, LinkError
 from palyra.skills.wasm_binary import WasmFormatError, WasmSummary, parse_wasm
@@ -53,7 +54,8 @@ class CompiledModule:
     def __init__(self, info: ModuleInfo, module: wasmtime.Module, pre: wasmtime.InstancePre):
         self.info = info
         self.module = module
-        self.pre = pre
+        self.pre = pre  # keeps the native object alive for pre_address
+        self.pre_address = ffi.address(pre)
 
 
 def describe(data: bytes, max_bytes: int) -> ModuleInfo:

@@ -125,6 +125,7 @@ class Sandbox:
         self.linker = HostLinker()
         self.modules = ModuleCache(self.linker, cache_dir, engine_config)
         self.engine = self.modules.engine
+        self.engine_address = ffi.address(self.engine)
 
     def load(self, module_bytes: bytes, limits: RuntimeLimits | None = None) -> CompiledModule:
         limits = limits or DEFAULT_LIMITS
@@ -200,7 +201,7 @@ class Sandbox:
             services=self.services,
             deadline=deadline,
         )
-        store = ffi.store_new(self.engine)
+        store = ffi.store_new(self.engine_address)
         try:
             context = ffi.store_context(store)
             ffi.set_limits(
@@ -262,7 +263,7 @@ class Sandbox:
         limits: RuntimeLimits,
     ) -> int:
         try:
-            instance = ffi.instantiate(compiled.pre, context)
+            instance = ffi.instantiate(compiled.pre_address, context)
         except ffi.CallFailed as exc:
             raise self._failure(exc, ctx, limits, instantiating=True) from None
         ctx.memory = ffi.export(context, instance, _MEMORY, ffi.EXTERN_MEMORY)
@@ -311,11 +312,20 @@ def _encode_input(value: Any, raw: bytes | None, limits: RuntimeLimits) -> bytes
     return raw
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
 def _decode_output(output: bytes, result: CallResult) -> Any:
     if not output:
         return None
     try:
-        value = json.loads(output, parse_constant=_no_constants)
+        value, end = _DECODER.raw_decode(output.decode("utf-8"))
+        if output[end:].strip():
+            raise ValueError("trailing data")
     except (ValueError, RecursionError):
         raise errors.InvalidOutput(
             "tool output is not valid JSON", details=_call_details(result)
@@ -323,7 +333,3 @@ def _decode_output(output: bytes, result: CallResult) -> Any:
     if isinstance(value, float) and not math.isfinite(value):  # pragma: no cover
         raise errors.InvalidOutput("tool output is not valid JSON")
     return value
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
