@@ -323,9 +323,7 @@ def _decode_output(output: bytes, result: CallResult) -> Any:
     if not output:
         return None
     try:
-        value, end = _DECODER.raw_decode(output.decode("utf-8"))
-        if output[end:].strip():
-            raise ValueError("trailing data")
+        value = _DECODER.decode(output.decode("utf-8"))
     except (ValueError, RecursionError):
         raise errors.InvalidOutput(
             "tool output is not valid JSON", details=_call_details(result)
