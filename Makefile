@@ -18,8 +18,8 @@ run: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts
-	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts sdk
+	$(BIN)/ruff format --check src tests benchmarks scripts sdk
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -31,6 +31,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/verify.py
+	$(BIN)/python benchmarks/runtime.py
 
 clean:
 	rm -rf $(VENV) build .palyra-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
