@@ -53,8 +53,10 @@ def main() -> None:
     palyra("skills", "package", "verify", "--artifact", str(artifact), "--allow-tofu")
     palyra("trust", "list")
     palyra("skills", "audit", "--artifact", str(artifact))
-    print("\nThe daemon, runtime and console arrive in later issues; this run shows the artifact")
-    print(f"contract end to end. State: {DEMO.relative_to(ROOT)}/")
+    # The same module in the sandbox: fresh store, fuel, memory and wall-clock limits.
+    palyra("plugin", "run", "--wat", str(EXAMPLE / "module.wat"), "--allow-http", "api.example.com")
+    print("\nThe daemon and console arrive in later issues; this run shows the artifact contract")
+    print(f"and the sandbox end to end. State: {DEMO.relative_to(ROOT)}/")
 
 
 if __name__ == "__main__":
