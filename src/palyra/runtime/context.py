@@ -148,8 +148,9 @@ class CallContext:
 
     # ---- guest memory -----------------------------------------------------------------------
 
-    def read(self, caller: Any, ptr: int, length: int) -> bytes | None:
-        """Bytes [ptr, ptr+length) of guest memory, or None when out of bounds / no memory."""
+    def read(self, caller: Any, ptr: int, length: int, limit: int | None = None) -> bytes | None:
+        """Bytes [ptr, ptr+length) of guest memory (only the first ``limit`` if given), or None
+        when the whole range is not inside memory."""
         ptr &= MASK32
         length &= MASK32
         if self.memory is None:
@@ -157,14 +158,18 @@ class CallContext:
         base, size = ffi.memory_span(ffi.caller_context(caller), self.memory)
         if ptr + length > size:
             return None
+        if limit is not None:
+            length = min(length, limit)
         return ctypes.string_at(base + ptr, length) if length else b""
 
-    def write(self, caller: Any, ptr: int, data: bytes) -> bool:
+    def write(self, caller: Any, ptr: int, data: bytes, span: int | None = None) -> bool:
+        """Write ``data`` at ``ptr``; the whole guest buffer [ptr, ptr+span) must be in memory."""
         ptr &= MASK32
+        span = len(data) if span is None else span & MASK32
         if self.memory is None:
             return False
         base, size = ffi.memory_span(ffi.caller_context(caller), self.memory)
-        if ptr + len(data) > size:
+        if ptr + max(span, len(data)) > size:
             return False
         if data:
             ctypes.memmove(base + ptr, data, len(data))
@@ -172,7 +177,7 @@ class CallContext:
 
     def _copy_out(self, caller: Any, ptr: int, length: int, data: bytes) -> int:
         chunk = data[: length & MASK32]
-        return len(chunk) if self.write(caller, ptr, chunk) else INVALID
+        return len(chunk) if self.write(caller, ptr, chunk, length) else INVALID
 
     def _text(self, caller: Any, ptr: int, length: int, limit: int = 4096) -> str | None:
         if (length & MASK32) > limit:
@@ -232,7 +237,7 @@ class CallContext:
         ):
             self.dropped_logs += 1
             return QUOTA
-        data = self.read(caller, ptr, min(length, self.limits.max_log_line_bytes))
+        data = self.read(caller, ptr, length, self.limits.max_log_line_bytes)
         if data is None:
             return INVALID
         data = data[: self.limits.max_log_bytes - self.log_bytes]

@@ -60,15 +60,20 @@ class CallResult:
 
 
 def choose_export(
-    available: frozenset[str], tool_name: str | None, default_entrypoint: str | None
+    compiled: CompiledModule, tool_name: str | None, default_entrypoint: str | None
 ) -> str:
-    """Tool name, then the manifest's default entrypoint, then ``run`` (docs/abi.md)."""
-    for candidate in (tool_name, default_entrypoint, "run"):
-        if candidate and candidate in available:
-            return candidate
+    """The first *existing* export among the tool name, the manifest's default entrypoint and
+    ``run`` (docs/abi.md); it must have type ``() -> i32`` — a wrong type never falls through
+    to the next candidate, which would run other code than the tool asked for."""
+    exported = {item.name for item in compiled.info.summary.exports if item.kind == "func"}
     wanted = [c for c in (tool_name, default_entrypoint, "run") if c]
+    for candidate in wanted:
+        if candidate in exported:
+            if candidate not in compiled.info.entry_exports:
+                raise errors.MissingExport(f"export '{candidate}' does not have type () -> i32")
+            return candidate
     raise errors.MissingExport(
-        f"module exports no function of type () -> i32 named {' or '.join(repr(w) for w in wanted)}"
+        f"module exports no function named {' or '.join(repr(w) for w in wanted)}"
     )
 
 
@@ -175,7 +180,7 @@ class Sandbox:
         """Like :meth:`run` for a module already loaded with :meth:`load` (no re-hashing)."""
         limits = limits or DEFAULT_LIMITS
         raw_input = _encode_input(input_value, input_bytes, limits)
-        export = choose_export(compiled.info.entry_exports, tool_name, default_entrypoint)
+        export = choose_export(compiled, tool_name, default_entrypoint)
         return self._call(
             compiled, export, raw_input, skill_id, tool_id, grants or DEFAULT_GRANTS, limits
         )
