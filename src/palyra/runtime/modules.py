@@ -109,6 +109,7 @@ class ModuleCache:
         self._dir = cache_dir
         self._mac_key: bytes | None = None
         self._memory: OrderedDict[str, CompiledModule] = OrderedDict()
+        self._failed: OrderedDict[str, InvalidModule | LinkError] = OrderedDict()
         self._max = max_in_memory
         self._lock = threading.Lock()
         self.stats = {"memory_hits": 0, "disk_hits": 0, "compiles": 0, "rejected_cache_files": 0}
@@ -182,6 +183,19 @@ class ModuleCache:
                 self._memory.move_to_end(digest)
                 self.stats["memory_hits"] += 1
                 return cached
+            failure = self._failed.get(digest)
+        if failure is not None:  # a module that failed once fails the same way: no recompile
+            raise type(failure)(failure.message, details=failure.details)
+        try:
+            return self._compile(data, digest, max_bytes)
+        except (InvalidModule, LinkError) as exc:
+            with self._lock:
+                self._failed[digest] = exc
+                while len(self._failed) > self._max:
+                    self._failed.popitem(last=False)
+            raise
+
+    def _compile(self, data: bytes, digest: str, max_bytes: int) -> CompiledModule:
         info = describe(data, max_bytes)
         module = self._load_from_disk(digest)
         if module is not None:

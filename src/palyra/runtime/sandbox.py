@@ -103,7 +103,7 @@ def _classify_trap(trap: wasmtime.Trap, limits: RuntimeLimits) -> errors.Runtime
                 {
                     "func_index": frame.func_index,
                     "func_name": frame.func_name,
-                    "module_offset": frame.module_offset,
+                    "module_offset": frame.module_offset if frame.module_offset < 1 << 32 else None,
                 }
             )
     except wasmtime.WasmtimeError:  # pragma: no cover - frames are best effort
