@@ -170,14 +170,34 @@ def bench_echo(rounds: int, inner: int) -> None:
         plugin.call("echo", PAYLOAD)
 
     assert plugin.call("echo", PAYLOAD) == PAYLOAD
-    results: dict[str, list[float]] = {"ours": [], "extism": [], "raw": []}
-    for _ in range(rounds):  # interleave so drift on a shared machine hits all three alike
+    # The native floor of an isolated call: store + limits + instantiate + call + delete,
+    # no host calls, no Python bookkeeping — what any fresh-store design pays at minimum.
+    from palyra.runtime import ffi
+
+    bare = sandbox.load(
+        bytes(wasmtime.wat2wasm('(module (func (export "run") (result i32) i32.const 0))'))
+    )
+
+    def floor() -> None:
+        store = ffi.store_new(sandbox.engine_address)
+        context = ffi.store_context(store)
+        ffi.set_limits(store, 1 << 26, 100_000, 4, 4, 1)
+        ffi.set_fuel(context, 10_000_000)
+        ffi.set_epoch_deadline(context, 1 << 20)
+        instance = ffi.instantiate(bare.pre_address, context)
+        ffi.call_i32(context, ffi.export(context, instance, b"run", ffi.EXTERN_FUNC))
+        ffi.store_delete(store)
+
+    results: dict[str, list[float]] = {"ours": [], "extism": [], "raw": [], "floor": []}
+    for _ in range(rounds):  # interleave so drift on a shared machine hits all alike
         results["ours"] += timed(ours, 1, inner)
         results["extism"] += timed(ext, 1, inner)
         results["raw"] += timed(raw, 1, inner)
+        results["floor"] += timed(floor, 1, inner)
     print(f"  palyra (fresh store, fuel+epoch+limits): {fmt_us(results['ours'])}")
     print(f"  Extism Python host (reused instance):     {fmt_us(results['extism'])}")
     print(f"  raw wasmtime-py public API (fresh store): {fmt_us(results['raw'])}")
+    print(f"  native floor of a fresh store, no I/O:    {fmt_us(results['floor'])}")
     ratio = statistics.median(results["ours"]) / statistics.median(results["extism"])
     raw_ratio = statistics.median(results["ours"]) / statistics.median(results["raw"])
     print(f"  ratio palyra/Extism: {ratio:.2f} (target <= 1.0); palyra/raw: {raw_ratio:.2f}")
@@ -252,9 +272,31 @@ def bench_threads(calls: int) -> None:
     for thread in threads:
         thread.join()
     two = calls / (time.perf_counter() - start)
+    # The machine's own ceiling, same run: the same guest on a bare engine, no palyra.
+    plain = wasmtime.Engine()
+    plain_module = wasmtime.Module(plain, bytes(wasmtime.wat2wasm(COMPUTE_WAT % 3_000_000)))
+
+    def bare(count: int) -> None:
+        for _ in range(count):
+            store = wasmtime.Store(plain)
+            func = wasmtime.Instance(store, plain_module, []).exports(store)["run"]
+            assert isinstance(func, wasmtime.Func)
+            func(store)
+
+    start = time.perf_counter()
+    bare(calls)
+    bare_one = calls / (time.perf_counter() - start)
+    bare_threads = [threading.Thread(target=bare, args=(calls // 2,)) for _ in range(2)]
+    start = time.perf_counter()
+    for thread in bare_threads:
+        thread.start()
+    for thread in bare_threads:
+        thread.join()
+    bare_two = calls / (time.perf_counter() - start)
     print(f"  one thread:  {one:8.1f} calls/s")
     print(f"  two threads: {two:8.1f} calls/s")
     print(f"  ratio two/one: {two / one:.2f} (target >= 1.8)")
+    print(f"  machine ceiling, bare wasmtime without fuel/epoch: {bare_two / bare_one:.2f}")
 
 
 def bench_timeouts(repeats: int) -> None:

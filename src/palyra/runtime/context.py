@@ -197,6 +197,8 @@ class CallContext:
             self._secrets.add(value)
 
     def redact(self, data: bytes) -> bytes:
+        if not self._secrets:
+            return data
         for secret in sorted(self._secrets, key=len, reverse=True):
             if secret in data:
                 data = data.replace(secret, REDACTED)

@@ -56,6 +56,7 @@ class CompiledModule:
         self.module = module
         self.pre = pre  # keeps the native object alive for pre_address
         self.pre_address = ffi.address(pre)
+        self.export_choices: dict[tuple[str | None, str | None], str] = {}
 
 
 def describe(data: bytes, max_bytes: int) -> ModuleInfo:

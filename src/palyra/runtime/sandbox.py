@@ -65,12 +65,18 @@ def choose_export(
     """The first *existing* export among the tool name, the manifest's default entrypoint and
     ``run`` (docs/abi.md); it must have type ``() -> i32`` — a wrong type never falls through
     to the next candidate, which would run other code than the tool asked for."""
+    key = (tool_name, default_entrypoint)
+    chosen = compiled.export_choices.get(key)
+    if chosen is not None:
+        return chosen
     exported = {item.name for item in compiled.info.summary.exports if item.kind == "func"}
     wanted = [c for c in (tool_name, default_entrypoint, "run") if c]
     for candidate in wanted:
         if candidate in exported:
             if candidate not in compiled.info.entry_exports:
                 raise errors.MissingExport(f"export '{candidate}' does not have type () -> i32")
+            if len(compiled.export_choices) < 64:
+                compiled.export_choices[key] = candidate
             return candidate
     raise errors.MissingExport(
         f"module exports no function named {' or '.join(repr(w) for w in wanted)}"
