@@ -958,6 +958,7 @@ def test_arbitrary_urls_only_raise_egress_error(prefix: str, rest: str, method: 
 
 
 def test_module_imports_nothing_else_from_palyra() -> None:
+    """The firewall depends only on leaf modules (error types, the ABI's return codes)."""
     source = Path(egress.__file__).read_text(encoding="utf-8")
     imports = [line for line in source.splitlines() if "palyra" in line and "import" in line]
-    assert all("palyra.errors" in line for line in imports), imports
+    assert all("palyra.errors" in line or "palyra.abi" in line for line in imports), imports

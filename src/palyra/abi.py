@@ -6,8 +6,11 @@ and which capability each one exercises, without importing the runtime (design.m
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Final
+
+import wasmtime
 
 COMPAT_MODULE: Final = "palyra:plugins/host-capabilities@0.1.0"
 DATA_ABI_MODULE: Final = "palyra:host@1"
@@ -65,3 +68,27 @@ HOST_MODULES: Final[dict[str, dict[str, HostImport]]] = {
 }
 
 WASI_PREVIEW1_MODULES: Final = frozenset({"wasi_snapshot_preview1", "wasi_unstable"})
+
+
+class HostCode(enum.IntEnum):
+    """The data ABI's negative return codes (docs/abi.md, "Return codes")."""
+
+    DENIED = -1
+    INVALID = -2
+    NOT_FOUND = -3
+    TOO_LARGE = -4
+    UPSTREAM = -5
+    TIMEOUT = -6
+    QUOTA = -7
+
+
+def apply_sandbox_features(config: wasmtime.Config) -> None:
+    """The WebAssembly feature set of the sandbox, shared by the audit's validator and the
+    runtime's engines so a module that passes the audit uses nothing the runtime lacks."""
+    config.wasm_threads = False
+    config.wasm_memory64 = False
+    config.wasm_gc = False
+    config.wasm_function_references = False
+    config.wasm_exceptions = False
+    config.wasm_multi_memory = False
+    config.wasm_stack_switching = False

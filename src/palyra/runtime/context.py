@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from palyra.abi import HostCode
 from palyra.runtime import ffi
 from palyra.runtime.channels import ChannelMessage, ChannelSink, LogChannelSink
 from palyra.runtime.limits import RuntimeLimits
@@ -31,22 +32,13 @@ MASK32 = 0xFFFF_FFFF
 REDACTED = b"[REDACTED]"
 
 OK = 0
-DENIED = -1
-INVALID = -2
-NOT_FOUND = -3
-TOO_LARGE = -4
-UPSTREAM = -5
-TIMEOUT = -6
-QUOTA = -7
-CODES = {
-    "DENIED": DENIED,
-    "INVALID": INVALID,
-    "NOT_FOUND": NOT_FOUND,
-    "TOO_LARGE": TOO_LARGE,
-    "UPSTREAM": UPSTREAM,
-    "TIMEOUT": TIMEOUT,
-    "QUOTA": QUOTA,
-}
+DENIED = int(HostCode.DENIED)
+INVALID = int(HostCode.INVALID)
+NOT_FOUND = int(HostCode.NOT_FOUND)
+TOO_LARGE = int(HostCode.TOO_LARGE)
+UPSTREAM = int(HostCode.UPSTREAM)
+QUOTA = int(HostCode.QUOTA)
+CODES = {code.name: int(code) for code in HostCode}
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error")
 COMPAT_BASES = {"http": 10_000, "secret": 20_000, "storage": 30_000, "channel": 40_000}
 MAX_RANDOM = 65_536

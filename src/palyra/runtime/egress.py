@@ -39,7 +39,6 @@ serialized against each other.
 from __future__ import annotations
 
 import contextlib
-import enum
 import ipaddress
 import math
 import re
@@ -56,6 +55,8 @@ from urllib.parse import quote, urljoin
 import httpcore
 import idna
 
+from palyra.abi import HostCode
+
 __all__ = [
     "EgressClient",
     "EgressCode",
@@ -68,16 +69,8 @@ __all__ = [
 ]
 
 
-class EgressCode(enum.IntEnum):
-    """The data ABI's negative return codes (docs/abi.md, "Return codes")."""
-
-    DENIED = -1
-    INVALID = -2
-    NOT_FOUND = -3
-    TOO_LARGE = -4
-    UPSTREAM = -5
-    TIMEOUT = -6
-    QUOTA = -7
+# The data ABI's return codes; the egress client reports the same numbers to the guest.
+EgressCode = HostCode
 
 
 class EgressError(Exception):

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import wasmtime
 
+from palyra.abi import apply_sandbox_features
+
 TICK_SECONDS = 0.002
 
 
@@ -46,13 +48,7 @@ def _build_engine(config: EngineConfig) -> wasmtime.Engine:
     cfg = wasmtime.Config()
     cfg.consume_fuel = True
     cfg.epoch_interruption = True
-    cfg.wasm_threads = False
-    cfg.wasm_memory64 = False
-    cfg.wasm_gc = False
-    cfg.wasm_function_references = False
-    cfg.wasm_exceptions = False
-    cfg.wasm_multi_memory = False
-    cfg.wasm_stack_switching = False
+    apply_sandbox_features(cfg)
     cfg.wasm_component_model = config.component_model
     cfg.max_wasm_stack = config.max_wasm_stack
     cfg.memory_reservation = config.memory_reservation

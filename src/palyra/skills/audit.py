@@ -205,13 +205,7 @@ def _validator_engine() -> Any:
     import wasmtime
 
     config = wasmtime.Config()
-    config.wasm_threads = False
-    config.wasm_memory64 = False
-    config.wasm_gc = False
-    config.wasm_function_references = False
-    config.wasm_exceptions = False
-    config.wasm_multi_memory = False
-    config.wasm_stack_switching = False
+    abi.apply_sandbox_features(config)
     config.wasm_component_model = True
     return wasmtime.Engine(config)
 
