@@ -125,6 +125,8 @@ class CallContext:
         self.deadline = deadline
         self.started = time.monotonic()
         self.memory: Any = None
+        self.mem_base = 0
+        self.mem_size = 0  # a lower bound of the memory's size; 0 until first needed
         self.output = bytearray()
         self.output_overflow = False
         self.result = b""
@@ -140,15 +142,26 @@ class CallContext:
 
     # ---- guest memory -----------------------------------------------------------------------
 
+    def _base(self, caller: Any, end: int) -> int | None:
+        """Address of guest memory if [0, end) is inside it, else None.
+
+        Memories never move (the engine disables it), and never shrink, so a size that was
+        once large enough stays large enough: only a miss asks wasmtime for the current size.
+        """
+        if end <= self.mem_size:
+            return self.mem_base
+        if self.memory is None:
+            return None
+        self.mem_base, self.mem_size = ffi.memory_span(ffi.caller_context(caller), self.memory)
+        return self.mem_base if end <= self.mem_size else None
+
     def read(self, caller: Any, ptr: int, length: int, limit: int | None = None) -> bytes | None:
         """Bytes [ptr, ptr+length) of guest memory (only the first ``limit`` if given), or None
         when the whole range is not inside memory."""
         ptr &= MASK32
         length &= MASK32
-        if self.memory is None:
-            return None
-        base, size = ffi.memory_span(ffi.caller_context(caller), self.memory)
-        if ptr + length > size:
+        base = self._base(caller, ptr + length)
+        if base is None:
             return None
         if limit is not None:
             length = min(length, limit)
@@ -158,10 +171,8 @@ class CallContext:
         """Write ``data`` at ``ptr``; the whole guest buffer [ptr, ptr+span) must be in memory."""
         ptr &= MASK32
         span = len(data) if span is None else span & MASK32
-        if self.memory is None:
-            return False
-        base, size = ffi.memory_span(ffi.caller_context(caller), self.memory)
-        if ptr + max(span, len(data)) > size:
+        base = self._base(caller, ptr + max(span, len(data)))
+        if base is None:
             return False
         if data:
             ctypes.memmove(base + ptr, data, len(data))

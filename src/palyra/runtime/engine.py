@@ -25,15 +25,17 @@ class EngineConfig:
 
     max_wasm_stack: int = 512 * 1024
     component_model: bool = False
-    # Address space reserved per linear memory. Smaller than wasmtime's default (4 GiB) so
-    # creating and tearing down a store per call is cheaper; memories that outgrow it move.
+    # Address space reserved per linear memory, and the hard ceiling of any memory: smaller
+    # than wasmtime's default (4 GiB) so a store per call is cheaper to create and tear down.
+    # Memories never move (memory_may_move off), which lets host functions cache a memory's
+    # base address for the whole call.
     memory_reservation: int = 64 * 1024 * 1024
 
     def fingerprint(self) -> str:
         text = (
             f"wasmtime={wasmtime_version()};fuel=1;epoch=1;threads=0;memory64=0;gc=0;"
             f"exceptions=0;multi_memory=0;stack={self.max_wasm_stack};"
-            f"component={int(self.component_model)};reservation={self.memory_reservation}"
+            f"component={int(self.component_model)};reservation={self.memory_reservation};fixed=1"
         )
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -52,6 +54,7 @@ def _build_engine(config: EngineConfig) -> wasmtime.Engine:
     cfg.wasm_component_model = config.component_model
     cfg.max_wasm_stack = config.max_wasm_stack
     cfg.memory_reservation = config.memory_reservation
+    cfg.memory_may_move = False
     # Never let wasmtime keep its own on-disk cache: precompiled code is only ever loaded from
     # our own 0700 cache directory (runtime/modules.py).
     return wasmtime.Engine(cfg)

@@ -137,6 +137,7 @@ class Sandbox:
         self.modules = ModuleCache(self.linker, cache_dir, engine_config)
         self.engine = self.modules.engine
         self.engine_address = ffi.address(self.engine)
+        self.memory_ceiling = self.modules.engine_config.memory_reservation
 
     def load(self, module_bytes: bytes, limits: RuntimeLimits | None = None) -> CompiledModule:
         limits = limits or DEFAULT_LIMITS
@@ -217,7 +218,7 @@ class Sandbox:
             context = ffi.store_context(store)
             ffi.set_limits(
                 store,
-                limits.memory_bytes,
+                min(limits.memory_bytes, self.memory_ceiling),
                 limits.table_elements,
                 limits.instances,
                 limits.tables,
