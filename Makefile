@@ -26,6 +26,8 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 -q
+	# The sandbox again on its pure-ctypes call path (the fallback when _fastcall is not built).
+	PALYRA_PURE_CALL_PATH=1 $(BIN)/pytest -n 2 -q tests/test_runtime.py tests/test_runtime_hostile.py
 
 test: lint typecheck unit
 

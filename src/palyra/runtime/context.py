@@ -126,6 +126,7 @@ class CallContext:
         self.started = time.monotonic()
         self.memory: Any = None
         self.mem_base = 0
+        self._memory_looked_up = False
         self.mem_size = 0  # a lower bound of the memory's size; 0 until first needed
         self.output = bytearray()
         self.output_overflow = False
@@ -151,7 +152,13 @@ class CallContext:
         if end <= self.mem_size:
             return self.mem_base
         if self.memory is None:
-            return None
+            # The native call path keeps the memory handle in C; look it up once per call.
+            if self._memory_looked_up:
+                return None
+            self._memory_looked_up = True
+            self.memory = ffi.caller_memory(caller)
+            if self.memory is None:
+                return None
         self.mem_base, self.mem_size = ffi.memory_span(ffi.caller_context(caller), self.memory)
         return self.mem_base if end <= self.mem_size else None
 

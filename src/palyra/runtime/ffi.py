@@ -76,6 +76,9 @@ _call_unchecked = _proto(
 _memory_data = _proto("wasmtime_memory_data", c_void_p, c_void_p, POINTER(Memory))
 _memory_size = _proto("wasmtime_memory_data_size", c_size_t, c_void_p, POINTER(Memory))
 _caller_context = _proto("wasmtime_caller_context", c_void_p, c_void_p)
+_caller_export_get = _proto(
+    "wasmtime_caller_export_get", c_bool, c_void_p, c_char_p, c_size_t, POINTER(Extern)
+)
 _trap_new = _proto("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)
 _define_unchecked = _proto(
     "wasmtime_linker_define_func_unchecked", c_void_p, c_void_p, c_char_p, c_size_t, c_char_p,
@@ -111,7 +114,7 @@ def _raise(error: int | None, trap: int | None) -> None:
     if error:
         raise CallFailed(_error(error))
     if trap:
-        raise CallFailed(wasmtime.Trap._from_ptr(ctypes.cast(trap, POINTER(B.wasm_trap_t))))
+        raise CallFailed(trap_from_pointer(trap))
 
 
 # ---- stores -------------------------------------------------------------------------------
@@ -214,6 +217,22 @@ def caller_context(caller: int) -> int:
     return int(_caller_context(caller))
 
 
+def caller_memory(caller: int) -> Any | None:
+    """The calling instance's exported ``memory``, or None."""
+    item = Extern()
+    if not _caller_export_get(caller, b"memory", 6, ctypes.byref(item)):
+        return None
+    return item.of.memory if int(item.kind) == EXTERN_MEMORY else None
+
+
+def error_from_pointer(pointer: int) -> wasmtime.WasmtimeError:
+    return _error(pointer)
+
+
+def trap_from_pointer(pointer: int) -> wasmtime.Trap:
+    return wasmtime.Trap._from_ptr(ctypes.cast(pointer, POINTER(B.wasm_trap_t)))
+
+
 # ---- host functions ----------------------------------------------------------------------
 
 
@@ -223,16 +242,23 @@ def trap_pointer(message: str) -> int:
     return int(_trap_new(raw, len(raw)) or 0)
 
 
+def define_native_host_function(
+    linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncType, address: int
+) -> Any:
+    """Define ``module.name`` as a native (C) function at ``address``."""
+    return define_host_function(linker, module, name, ty, HostCallback(address))
+
+
 def define_host_function(
     linker: wasmtime.Linker,
     module: str,
     name: str,
     ty: wasmtime.FuncType,
-    callback: Callable[[Any, int, Any, int], int],
+    callback: Callable[[Any, int, Any, int], int] | Any,
 ) -> Any:
     """Define ``module.name`` with a raw (unchecked) callback; returns the ctypes thunk, which
     the caller must keep alive as long as the linker."""
-    thunk = HostCallback(callback)
+    thunk = callback if isinstance(callback, HostCallback) else HostCallback(callback)
     module_raw = module.encode()
     name_raw = name.encode()
     error = _define_unchecked(

@@ -21,6 +21,7 @@ import wasmtime
 from palyra import abi
 from palyra.runtime import ffi
 from palyra.runtime.context import CallContext
+from palyra.runtime.fastcall import NATIVE_HOST_FUNCTIONS
 
 _current = threading.local()
 _VAL = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
@@ -129,9 +130,15 @@ def _compat_method(name: str) -> Callable[..., int]:
 
 
 class HostLinker:
-    """Builds (once per engine) the linker holding every host function."""
+    """Builds (once per engine) the linker holding every host function.
 
-    def __init__(self) -> None:
+    With ``native`` the pure-I/O functions (input_len, input_read, output_write) are the C
+    implementations from ``_fastcall.c``; such a linker only works with the native call path,
+    which gives every store the C call state they read.
+    """
+
+    def __init__(self, native: bool = False) -> None:
+        self.native = native
         self._lock = threading.Lock()
         self._linkers: dict[int, tuple[wasmtime.Linker, list[Any]]] = {}
 
@@ -143,8 +150,7 @@ class HostLinker:
                 self._linkers[id(engine)] = entry
             return entry[0]
 
-    @staticmethod
-    def _build(engine: wasmtime.Engine) -> tuple[wasmtime.Linker, list[Any]]:
+    def _build(self, engine: wasmtime.Engine) -> tuple[wasmtime.Linker, list[Any]]:
         linker = wasmtime.Linker(engine)
         thunks: list[Any] = []
         methods = _data_abi_methods()
@@ -154,6 +160,10 @@ class HostLinker:
                 ty = wasmtime.FuncType(
                     [_VAL[p] for p in spec.params], [_VAL[r] for r in spec.results]
                 )
+                native = NATIVE_HOST_FUNCTIONS.get(name) if self.native else None
+                if native is not None and module == abi.DATA_ABI_MODULE:
+                    thunks.append(ffi.define_native_host_function(linker, module, name, ty, native))
+                    continue
                 thunks.append(
                     ffi.define_host_function(
                         linker,

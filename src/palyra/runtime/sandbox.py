@@ -21,6 +21,7 @@ import wasmtime
 from palyra.runtime import errors, ffi
 from palyra.runtime.context import CallContext, CallGrants, HostServices, LogLine
 from palyra.runtime.engine import TICKER, EngineConfig
+from palyra.runtime.fastcall import FAST
 from palyra.runtime.hostfuncs import HostLinker, set_current
 from palyra.runtime.limits import RuntimeLimits
 from palyra.runtime.modules import CompiledModule, ModuleCache
@@ -130,10 +131,15 @@ class Sandbox:
         cache_dir: Path | None = None,
         services: HostServices | None = None,
         engine_config: EngineConfig | None = None,
+        native: bool | None = None,
     ) -> None:
+        """``native`` selects the C call path (default: when the extension was built)."""
         ffi.check_bindings()
+        self.native = FAST is not None if native is None else native
+        if self.native and FAST is None:
+            raise RuntimeError("the native call path (_fastcall) is not available")
         self.services = services or HostServices()
-        self.linker = HostLinker()
+        self.linker = HostLinker(native=self.native)
         self.modules = ModuleCache(self.linker, cache_dir, engine_config)
         self.engine = self.modules.engine
         self.engine_address = ffi.address(self.engine)
@@ -213,30 +219,10 @@ class Sandbox:
             services=self.services,
             deadline=deadline,
         )
-        store = ffi.store_new(self.engine_address)
-        try:
-            context = ffi.store_context(store)
-            ffi.set_limits(
-                store,
-                min(limits.memory_bytes, self.memory_ceiling),
-                limits.table_elements,
-                limits.instances,
-                limits.tables,
-                limits.memories,
-            )
-            ffi.set_fuel(context, limits.fuel)
-            with TICKER:
-                ffi.set_epoch_deadline(context, TICKER.ticks_for(limits.timeout_ms / 1000))
-                set_current(ctx)
-                try:
-                    exit_code = self._instantiate_and_call(compiled, export, ctx, context, limits)
-                finally:
-                    set_current(None)
-            fuel_used = limits.fuel - ffi.get_fuel(context)
-            memory_bytes = ffi.memory_span(context, ctx.memory)[1] if ctx.memory is not None else 0
-        finally:
-            ctx.close()
-            ffi.store_delete(store)
+        if self.native:
+            exit_code, fuel_used, memory_bytes = self._call_native(compiled, export, ctx, limits)
+        else:
+            exit_code, fuel_used, memory_bytes = self._call_ctypes(compiled, export, ctx, limits)
         duration_ms = (time.monotonic() - started) * 1000
         data_abi = compiled.info.data_abi
         result = CallResult(
@@ -265,6 +251,73 @@ class Sandbox:
             raise errors.ToolError(message, exit_code=exit_code, details=_call_details(result))
         result.output = _decode_output(output, result)
         return result
+
+    def _store_limits(self, limits: RuntimeLimits) -> tuple[int, int, int, int, int]:
+        return (
+            min(limits.memory_bytes, self.memory_ceiling),
+            limits.table_elements,
+            limits.instances,
+            limits.tables,
+            limits.memories,
+        )
+
+    def _call_native(
+        self, compiled: CompiledModule, export: str, ctx: CallContext, limits: RuntimeLimits
+    ) -> tuple[int, int, int]:
+        assert FAST is not None
+        with TICKER:
+            set_current(ctx)
+            try:
+                stage, exit_code, output, overflow, fuel_left, memory_bytes, error, trap, store = (
+                    FAST.call(
+                        self.engine_address,
+                        compiled.pre_address,
+                        export.encode(),
+                        ctx.input,
+                        limits.max_output_bytes,
+                        *self._store_limits(limits),
+                        limits.fuel,
+                        TICKER.ticks_for(limits.timeout_ms / 1000),
+                    )
+                )
+            finally:
+                set_current(None)
+                ctx.close()
+        ctx.output = bytearray(output)
+        ctx.output_overflow = bool(overflow)
+        if stage == 0:
+            return exit_code, limits.fuel - fuel_left, memory_bytes
+        try:  # classify before the store (which the trap's frames refer to) goes away
+            if stage == 3:  # pragma: no cover - export types were checked at load
+                raise errors.MissingExport(f"export '{export}' disappeared")
+            failure = ffi.CallFailed(
+                ffi.error_from_pointer(error) if error else ffi.trap_from_pointer(trap)
+            )
+            raise self._failure(failure, ctx, limits, instantiating=stage == 1)
+        finally:
+            FAST.delete_store(store)
+
+    def _call_ctypes(
+        self, compiled: CompiledModule, export: str, ctx: CallContext, limits: RuntimeLimits
+    ) -> tuple[int, int, int]:
+        store = ffi.store_new(self.engine_address)
+        try:
+            context = ffi.store_context(store)
+            ffi.set_limits(store, *self._store_limits(limits))
+            ffi.set_fuel(context, limits.fuel)
+            with TICKER:
+                ffi.set_epoch_deadline(context, TICKER.ticks_for(limits.timeout_ms / 1000))
+                set_current(ctx)
+                try:
+                    exit_code = self._instantiate_and_call(compiled, export, ctx, context, limits)
+                finally:
+                    set_current(None)
+            fuel_used = limits.fuel - ffi.get_fuel(context)
+            memory_bytes = ffi.memory_span(context, ctx.memory)[1] if ctx.memory is not None else 0
+        finally:
+            ctx.close()
+            ffi.store_delete(store)
+        return exit_code, fuel_used, memory_bytes
 
     def _instantiate_and_call(
         self,
