@@ -265,3 +265,42 @@ def test_audit_report_payload_matches_build(build: Builder) -> None:
     report = audit(result.artifact)
     assert report.to_json()["payload_sha256"] == result.payload_sha256
     assert payload_sha256(report.verification.inspection.entries) == result.payload_sha256
+
+
+def component(*imports: str) -> bytes:
+    """A component importing each name as an (empty) instance."""
+    body = " ".join(f'(import "{name}" (instance))' for name in imports)
+    return wat(f"(component {body})")
+
+
+def test_component_imports_are_listed_and_allowed(build: Builder) -> None:
+    wasm = component(
+        "palyra:skill/host@1.0.0", "wasi:io/streams@0.2.0", "wasi:cli/stdout@0.2.0",
+        "wasi:clocks/monotonic-clock@0.2.0", "wasi:random/random@0.2.0",
+        "wasi:filesystem/types@0.2.0", "wasi:http/outgoing-handler@0.2.0",
+    )  # fmt: skip
+    report = audit(build(modules=[("module.wasm", wasm)]).artifact)
+    assert check(report, "wasm_component_imports") == [CheckStatus.PASS], report.quarantine_reasons
+    found = next(c for c in report.checks if c.check_id == "wasm_component_imports")
+    assert found.details is not None
+    assert "wasi:io/streams@0.2.0 (instance)" in found.details["imports"]
+
+
+@pytest.mark.parametrize(
+    ("name", "reason", "manifest_change"),
+    [
+        ("wasi:sockets/tcp@0.2.0", "raw sockets", None),
+        ("evil:backdoor/api@1.0.0", "not an interface the sandbox provides", None),
+        ("wasi:http/outgoing-handler@0.2.0", "'http' capability",
+         ('http_egress_allowlist = ["api.example.com"]', "http_egress_allowlist = []")),
+        ("wasi:filesystem/types@0.2.0", "'storage_read' capability",
+         ('read_roots = ["skills/data"]\nwrite_roots = ["skills/cache"]', "read_roots = []\nwrite_roots = []")),
+    ],
+)  # fmt: skip
+def test_component_imports_the_manifest_does_not_cover(
+    build: Builder, name: str, reason: str, manifest_change: tuple[str, str] | None
+) -> None:
+    manifest = replace_manifest(*manifest_change) if manifest_change else SAMPLE_MANIFEST
+    report = audit(build(manifest=manifest, modules=[("module.wasm", component(name))]).artifact)
+    assert check(report, "wasm_component_imports") == [CheckStatus.FAIL]
+    assert any(reason in r for r in report.quarantine_reasons), report.quarantine_reasons

@@ -703,3 +703,26 @@ def test_mutants_wasmtime_accepts_are_parsed(ops: list[tuple[str, int, int]]) ->
         parse_wasm(mutated)
     except WasmFormatError as exc:
         assert "unsupported type section form" in str(exc)
+
+
+def test_component_top_level_imports_are_read() -> None:
+    wasm = bytes(
+        wat2wasm(
+            """(component
+                 (import "wasi:cli/environment@0.2.0" (instance))
+                 (import "palyra:skill/host@1.0.0"
+                   (instance (export "log" (func (param "m" string)))))
+                 (import "f" (func))
+                 (import "r" (type (sub resource)))
+                 (import "c" (component)))"""
+        )
+    )
+    summary = parse_wasm(wasm)
+    assert summary.kind == "component"
+    assert [(i.module, i.kind) for i in summary.imports] == [
+        ("wasi:cli/environment@0.2.0", "instance"),
+        ("palyra:skill/host@1.0.0", "instance"),
+        ("f", "func"),
+        ("r", "type"),
+        ("c", "component"),
+    ]

@@ -69,6 +69,20 @@ HOST_MODULES: Final[dict[str, dict[str, HostImport]]] = {
 
 WASI_PREVIEW1_MODULES: Final = frozenset({"wasi_snapshot_preview1", "wasi_unstable"})
 
+# Component-model guests: interfaces a component may import, by prefix, and the capability
+# family that must be declared for each (None = always available). The component runtime
+# provides WASI preview 2 locked down (no preopens, environment, network or inherited stdio).
+COMPONENT_HOST_PACKAGE: Final = "palyra:skill/"
+COMPONENT_IMPORTS: Final[tuple[tuple[str, str | None], ...]] = (
+    (COMPONENT_HOST_PACKAGE, None),
+    ("wasi:io/", None),
+    ("wasi:clocks/", None),
+    ("wasi:random/", None),
+    ("wasi:cli/", None),
+    ("wasi:filesystem/", "storage_read"),
+    ("wasi:http/", "http"),
+)
+
 
 class HostCode(enum.IntEnum):
     """The data ABI's negative return codes (docs/abi.md, "Return codes")."""

@@ -266,6 +266,48 @@ def import_violation(item: WasmImport, declared: set[str]) -> str | None:
     return None
 
 
+def component_import_violation(name: str, declared: set[str]) -> str | None:
+    """Why a component import would not be satisfied for this manifest, or None."""
+    for prefix, capability in abi.COMPONENT_IMPORTS:
+        if name.startswith(prefix):
+            if capability is not None and capability not in declared:
+                return f"{name} needs the '{capability}' capability, which is not declared"
+            return None
+    if name.startswith("wasi:sockets/"):
+        return f"{name} asks for raw sockets; network access goes through declared HTTP egress only"
+    return f"{name} is not an interface the sandbox provides"
+
+
+def _import_check(path: str, summary: WasmSummary, manifest: SkillManifest) -> AuditCheck:
+    """``wasm_import_policy`` for core modules, ``wasm_component_imports`` for components."""
+    declared = _declared_capabilities(manifest)
+    if summary.kind == "component":
+        check_id, what = "wasm_component_imports", "component"
+        labels = [f"{imp.module} ({imp.kind})" for imp in summary.imports]
+        found = [component_import_violation(imp.module, declared) for imp in summary.imports]
+    else:
+        check_id, what = "wasm_import_policy", "module"
+        labels = [f"{imp.module}::{imp.name}" for imp in summary.imports]
+        found = [import_violation(imp, declared) for imp in summary.imports]
+    violations = [v for v in found if v is not None]
+    details = {
+        "module_path": path,
+        "imports": labels,
+        "declared_capabilities": sorted(declared),
+        "violations": violations,
+    }
+    if violations:
+        shown = "; ".join(violations[:5]) + ("; ..." if len(violations) > 5 else "")
+        return _fail(
+            check_id,
+            f"{what} '{path}' has imports the sandbox will not grant: {shown}",
+            details,
+        )
+    return _pass(
+        check_id, f"{what} '{path}' imports only what its declared capabilities cover", details
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # The audit
 
@@ -466,33 +508,7 @@ def _export_and_import_checks(
                 {"module_path": path, "filesystem_declared": filesystem_declared},
             )
         )
-    declared = _declared_capabilities(manifest)
-    violations = [
-        v for v in (import_violation(imp, declared) for imp in summary.imports) if v is not None
-    ]
-    import_details = {
-        "module_path": path,
-        "imports": [f"{imp.module}::{imp.name}" for imp in summary.imports],
-        "declared_capabilities": sorted(declared),
-        "violations": violations,
-    }
-    if violations:
-        shown = "; ".join(violations[:5]) + ("; ..." if len(violations) > 5 else "")
-        checks.append(
-            _fail(
-                "wasm_import_policy",
-                f"module '{path}' has imports the sandbox will not grant: {shown}",
-                import_details,
-            )
-        )
-    else:
-        checks.append(
-            _pass(
-                "wasm_import_policy",
-                f"module '{path}' imports only what its declared capabilities cover",
-                import_details,
-            )
-        )
+    checks.append(_import_check(path, summary, manifest))
     checks.append(
         _pass(
             "wasm_module_sections",
