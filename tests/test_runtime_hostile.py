@@ -899,3 +899,38 @@ def test_soak_hostile_set_does_not_leak(tmp_path: Path) -> None:
     assert env.resolved == []
     assert env.sink.messages == []
     assert env.stored_files() == []
+
+
+def test_more_concurrent_calls_than_pool_slots_is_resource_limit() -> None:
+    """The pooling allocator has a fixed number of slots: calls beyond it fail cleanly with
+    resource_limit (never a crash or a hang), and the slots come back afterwards."""
+    from palyra.runtime.engine import EngineConfig
+
+    sandbox = Sandbox(engine_config=EngineConfig(pool_slots=2))
+    spin = wat('(module (func (export "run") (result i32) (loop br 0) i32.const 0))')
+    limits = RuntimeLimits(fuel=10**15, timeout_ms=400)
+    kinds: list[str] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        try:
+            sandbox.run(spin, limits=limits)
+            kind = "ok"
+        except PalyraError as exc:
+            kind = exc.kind
+        with lock:
+            kinds.append(kind)
+
+    threads = [threading.Thread(target=call) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(set(kinds)) == ["resource_limit", "timed_out"], kinds
+    assert kinds.count("timed_out") <= 2
+    echo = wat(
+        '(module (import "palyra:host@1" "output_write" (func $w (param i32 i32) (result i32)))'
+        ' (memory (export "memory") 1) (data (i32.const 0) "7")'
+        ' (func (export "run") (result i32) (drop (call $w (i32.const 0) (i32.const 1))) i32.const 0))'
+    )
+    assert sandbox.run(echo).output == 7

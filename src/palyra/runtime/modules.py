@@ -26,7 +26,13 @@ from palyra.abi import DATA_ABI_MODULE
 from palyra.fsutil import atomic_write
 from palyra.runtime import ffi
 from palyra.runtime.engine import EngineConfig, get_engine
-from palyra.runtime.errors import InvalidModule, LinkError
+from palyra.runtime.errors import (
+    InvalidModule,
+    LinkError,
+    MemoryLimit,
+    ResourceLimit,
+    RuntimeFailure,
+)
 from palyra.skills.wasm_binary import WasmFormatError, WasmSummary, parse_wasm
 
 CORE_MAGIC = b"\x00asm\x01\x00\x00\x00"
@@ -110,7 +116,7 @@ class ModuleCache:
         self._dir = cache_dir
         self._mac_key: bytes | None = None
         self._memory: OrderedDict[str, CompiledModule] = OrderedDict()
-        self._failed: OrderedDict[str, InvalidModule | LinkError] = OrderedDict()
+        self._failed: OrderedDict[str, RuntimeFailure] = OrderedDict()
         self._max = max_in_memory
         self._lock = threading.Lock()
         self.stats = {"memory_hits": 0, "disk_hits": 0, "compiles": 0, "rejected_cache_files": 0}
@@ -189,7 +195,7 @@ class ModuleCache:
             raise type(failure)(failure.message, details=failure.details)
         try:
             return self._compile(data, digest, max_bytes)
-        except (InvalidModule, LinkError) as exc:
+        except (InvalidModule, LinkError, MemoryLimit, ResourceLimit) as exc:
             with self._lock:
                 self._failed[digest] = exc
                 while len(self._failed) > self._max:
@@ -205,7 +211,7 @@ class ModuleCache:
             try:
                 module = wasmtime.Module(self.engine, data)
             except wasmtime.WasmtimeError as exc:
-                raise InvalidModule(f"module failed validation: {_one_line(exc)}") from None
+                raise _compile_failure(exc) from None
             self.stats["compiles"] += 1
             self._store_on_disk(digest, module)
         try:
@@ -227,6 +233,16 @@ class ModuleCache:
             while len(self._memory) > self._max:
                 self._memory.popitem(last=False)
         return compiled
+
+
+def _compile_failure(error: wasmtime.WasmtimeError) -> InvalidModule | MemoryLimit | ResourceLimit:
+    """The pooling allocator rejects oversized memories and tables when compiling."""
+    text = _one_line(error)
+    if "pooling allocator" in text and "memory" in text:
+        return MemoryLimit(f"module needs more memory than the sandbox allows: {text}")
+    if "pooling allocator" in text:
+        return ResourceLimit(f"module exceeds the sandbox's table/instance limits: {text}")
+    return InvalidModule(f"module failed validation: {text}")
 
 
 def _one_line(error: BaseException) -> str:

@@ -92,7 +92,11 @@ def _classify_instantiation(error: wasmtime.WasmtimeError) -> errors.RuntimeFail
     text = " ".join(str(error).split())
     if "memory minimum size" in text or "exceeds memory limits" in text:
         return errors.MemoryLimit(f"module needs more memory than allowed: {text[:300]}")
-    if "resource limit exceeded" in text or "exceeds table limits" in text:
+    if (
+        "resource limit exceeded" in text
+        or "exceeds table limits" in text
+        or "concurrent" in text  # pooling allocator: every slot in use
+    ):
         return errors.ResourceLimit(f"module exceeds table/instance/memory limits: {text[:300]}")
     return errors.LinkError(f"instantiation failed: {text[:300]}")
 
