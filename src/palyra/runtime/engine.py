@@ -106,38 +106,51 @@ def _use_pooling_allocator(cfg: wasmtime.Config, config: EngineConfig) -> None:
 
 
 class EpochTicker:
-    """Advances every registered engine's epoch while calls are in flight."""
+    """Advances every registered engine's epoch while calls are in flight.
+
+    Entering and leaving a call takes no lock (this is on every call's path): calls in flight
+    are the set of threads running one (a thread runs one call at a time), and ``set.add`` /
+    ``set.discard`` are atomic. The ticker parks when the set is empty; a call that enters
+    wakes it. The park protocol is race-free under the interpreter's sequential consistency:
+    the ticker announces ``parked`` *before* re-checking the set, and a call joins the set
+    *before* reading ``parked``, so one of them always sees the other.
+    """
 
     def __init__(self, tick_seconds: float = TICK_SECONDS) -> None:
         self.tick_seconds = tick_seconds
         self._engines: list[wasmtime.Engine] = []
-        self._active = 0
-        self._cond = threading.Condition()
+        self._calls: set[int] = set()
+        self._parked = False
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def register(self, engine: wasmtime.Engine) -> None:
-        with self._cond:
-            self._engines.append(engine)
+        with self._lock:
+            self._engines = [*self._engines, engine]
 
     def ticks_for(self, seconds: float) -> int:
         """Epoch ticks that cover ``seconds`` (at least one, plus one for the partial tick)."""
         return max(1, int(seconds / self.tick_seconds) + 1)
 
+    def _in_flight(self) -> int:
+        return len(self._calls)
+
     def __enter__(self) -> EpochTicker:
-        with self._cond:
-            self._active += 1
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="palyra-epoch-ticker", daemon=True
-                )
-                self._thread.start()
-            if self._active == 1:  # the ticker may be parked: wake it
-                self._cond.notify()
+        self._calls.add(threading.get_ident())
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="palyra-epoch-ticker", daemon=True
+                    )
+                    self._thread.start()
+        if self._parked:
+            self._wake.set()
         return self
 
     def __exit__(self, *_: object) -> None:
-        with self._cond:
-            self._active -= 1
+        self._calls.discard(threading.get_ident())
 
     def _run(self) -> None:
         # Ticks follow the real clock: sleeping oversleeps (load, GIL), so each wake-up advances
@@ -146,15 +159,17 @@ class EpochTicker:
         baseline = time.monotonic()
         issued = 0
         while True:
-            with self._cond:
-                if self._active == 0:
-                    while self._active == 0:
-                        self._cond.wait()
-                    baseline = time.monotonic()
-                    issued = 0
-                engines = list(self._engines)
+            if self._in_flight() <= 0:
+                self._wake.clear()
+                self._parked = True
+                if self._in_flight() <= 0:
+                    self._wake.wait()
+                self._parked = False
+                baseline = time.monotonic()
+                issued = 0
             time.sleep(self.tick_seconds)
             due = int((time.monotonic() - baseline) / self.tick_seconds)
+            engines = self._engines
             for _ in range(min(due - issued, 1000)):
                 for engine in engines:
                     engine.increment_epoch()
