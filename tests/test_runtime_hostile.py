@@ -934,3 +934,21 @@ def test_more_concurrent_calls_than_pool_slots_is_resource_limit() -> None:
         ' (func (export "run") (result i32) (drop (call $w (i32.const 0) (i32.const 1))) i32.const 0))'
     )
     assert sandbox.run(echo).output == 7
+
+
+def test_grown_memory_is_clean_in_the_next_call(env: Env) -> None:
+    """Pool slots are reused: pages a call grew and dirtied must read as zero next time."""
+    module = wat(
+        """
+(module
+  (memory (export "memory") 1)
+  (func (export "run") (result i32)
+    (local $old i32)
+    (drop (memory.grow (i32.const 3)))
+    (local.set $old (i32.load (i32.const 200000)))
+    (i32.store (i32.const 200000) (i32.const 777))
+    (local.get $old)))
+"""
+    )
+    for _ in range(5):
+        assert env.sandbox.run(module).exit_code == 0
