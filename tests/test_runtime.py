@@ -720,13 +720,21 @@ def test_storage_refuses_a_symlinked_skill_directory(tmp_path: Path) -> None:
 
 
 def test_storage_quota_per_skill(tmp_path: Path) -> None:
-    box = store_sandbox(tmp_path, storage_quota_bytes=100)
-    probe = put(Probe(), "skills/cache/a", "x" * 60)
-    put(probe, "skills/cache/b", "y" * 60)
-    put(probe, "skills/cache/c", "z" * 40)
-    assert run_store(box, probe) == [0, QUOTA, 0]
-    # The quota spans calls: the skill's directory already holds 100 bytes.
-    assert run_store(box, put(Probe(), "skills/cache/d", "w")) == [QUOTA]
+    """The quota charges whole 4 KiB blocks per file and per directory (empty files and
+    directories still cost inodes and blocks), so they cannot be used to fill the disk."""
+    block = 4096
+    box = store_sandbox(tmp_path, storage_quota_bytes=5 * block)
+    probe = put(Probe(), "skills/cache/a", "x" * 60)  # 2 new directories + 1 file = 3 blocks
+    put(probe, "skills/cache/b", "y" * 60)  # 4 blocks
+    put(probe, "skills/cache/c", "")  # an empty file still costs a block: 5
+    put(probe, "skills/cache/d", "z")  # 6 > 5
+    assert run_store(box, probe) == [0, 0, 0, QUOTA]
+    # The quota spans calls; overwriting a key is charged the difference, not twice.
+    assert run_store(box, put(Probe(), "skills/cache/e", "w")) == [QUOTA]
+    assert run_store(box, put(Probe(), "skills/cache/a", "v" * 100)) == [0]
+    # Directories are charged too: a deep key needs blocks for every new directory.
+    deep = put(Probe(), "skills/cache/" + "/".join(f"d{i}" for i in range(8)) + "/f", "")
+    assert run_store(box, deep) == [QUOTA]
     # Another skill has its own budget.
     assert run_store(box, put(Probe(), "skills/cache/d", "w"), skill_id="acme.other") == [0]
 
@@ -1646,3 +1654,44 @@ def test_native_call_path_is_built_and_used() -> None:
     assert FAST is not None, "palyra.runtime._fastcall was not built (gcc, Python headers)"
     assert Sandbox().native is True
     assert Sandbox(native=False).run(ECHO, input_value="x", tool_name="echo").output == "x"
+
+
+def test_storage_list_does_not_follow_a_planted_symlink(tmp_path: Path) -> None:
+    from palyra.runtime.storage import SkillStorage
+
+    outside = tmp_path / "outside" / "sub"
+    outside.mkdir(parents=True)
+    (outside / "secret-name.txt").write_text("x")
+    root = tmp_path / "root"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "link").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (root / "data" / "real.txt").write_text("y")
+    storage = SkillStorage(root=root, read_prefixes=("data",), write_prefixes=())
+    assert storage.list("data/link/sub") == []
+    assert storage.list("data") == ["data/real.txt"]
+
+
+def test_storage_get_of_a_planted_fifo_does_not_block(tmp_path: Path) -> None:
+    from palyra.runtime.storage import SkillStorage, StorageError
+
+    root = tmp_path / "root"
+    (root / "data").mkdir(parents=True)
+    os.mkfifo(root / "data" / "pipe")
+    storage = SkillStorage(root=root, read_prefixes=("data",), write_prefixes=())
+    with pytest.raises(StorageError) as info:
+        storage.get("data/pipe")
+    assert info.value.code == "DENIED"
+
+
+def test_a_log_line_cut_through_a_secret_does_not_leak_its_start() -> None:
+    secret = b"sk-live-0123456789abcdef"
+    vault = MemoryVault({("skill:acme.echo_http", "api_token"): secret})
+    sandbox = Sandbox(services=HostServices(vault=vault))
+    probe = Probe()
+    probe.num(call("secret_get", probe.blob("skill:acme.echo_http/api_token")))
+    line = b"." * 4086 + secret + b" tail"  # the 4 KiB cut falls inside the secret
+    probe.num(call("log", 2, probe.blob(line)))
+    grants = CallGrants(secrets=frozenset({("skill:acme.echo_http", "api_token")}))
+    result = sandbox.run(probe.build(), grants=grants)
+    logged = result.logs[0].message
+    assert "sk-live" not in logged and "[REDACTED]" in logged

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from palyra.errors import PalyraError
-from palyra.runtime import errors
-from palyra.runtime.channels import MemoryChannelSink
+from palyra.runtime import errors, fastcall
+from palyra.runtime.channels import ChannelMessage, MemoryChannelSink
 from palyra.runtime.context import (
     DENIED,
     INVALID,
@@ -952,3 +952,83 @@ def test_grown_memory_is_clean_in_the_next_call(env: Env) -> None:
     )
     for _ in range(5):
         assert env.sandbox.run(module).exit_code == 0
+
+
+def test_start_function_io_behaves_the_same_on_both_call_paths() -> None:
+    """Host I/O from a start function: the native path looks the memory up lazily too."""
+    module = wat(
+        """
+(module
+  (import "palyra:host@1" "input_read" (func $read (param i32 i32) (result i32)))
+  (import "palyra:host@1" "output_write" (func $write (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $copied (mut i32) (i32.const 0))
+  (func $start (global.set $copied (call $read (i32.const 0) (i32.const 16))))
+  (start $start)
+  (func (export "run") (result i32)
+    (drop (call $write (i32.const 0) (global.get $copied)))
+    i32.const 0))
+"""
+    )
+    outputs = [
+        Sandbox(native=native).run(module, input_value=[1, 2]).output
+        for native in ({False, True} if fastcall.FAST is not None else {False})
+    ]
+    assert outputs and all(output == [1, 2] for output in outputs)
+
+
+def test_a_call_inside_a_call_is_refused(tmp_path: Path) -> None:
+    """A host service that runs another tool on the same thread would share the outer call's
+    context and wall-clock registration: it gets a typed error, the outer call carries on."""
+    inner = Sandbox()
+    seen: list[str] = []
+
+    class ReentrantSink:
+        def send(self, message: ChannelMessage) -> None:
+            try:
+                inner.run(ECHO, input_value="x", tool_name="echo")
+            except PalyraError as exc:
+                seen.append(exc.message)
+                raise
+
+    outer = Sandbox(services=HostServices(channel_sink=ReentrantSink()))
+    probe = Probe()
+    probe.num(call("channel_send", probe.blob("ops"), probe.blob("hi")))
+    result = outer.run(probe.build(), grants=CallGrants(channels=("ops",)))
+    assert probe_codes(result.output) == [-5]  # UPSTREAM: the guest was told, the call completed
+    assert seen == ["a sandbox call cannot start inside another call"]
+
+
+def test_a_module_loaded_for_one_call_path_is_refused_by_the_other() -> None:
+    if fastcall.FAST is None:
+        pytest.skip("the native call path is not built")
+    compiled = Sandbox(native=True).load(ECHO)
+    with pytest.raises(errors.InvalidModule):
+        Sandbox(native=False).run_compiled(compiled, input_value="x", tool_name="echo")
+
+
+def test_timeouts_fire_in_a_forked_child() -> None:
+    """After fork() the child has no ticker thread; the next call must start one."""
+    sandbox = Sandbox()
+    check_echo(sandbox)
+    pid = os.fork()
+    if pid == 0:  # child: exit 0 only if the wall clock fired
+        code = 1
+        try:
+            sandbox.run(LOOP, limits=RuntimeLimits(fuel=10**15, timeout_ms=100))
+        except errors.TimedOut:
+            code = 0
+        except BaseException:
+            code = 2
+        os._exit(code)
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child's call never timed out")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import struct
 import zipfile
 
 import pytest
@@ -339,3 +340,49 @@ def test_artifact_readable_by_python_zipfile(build: Builder) -> None:
         assert archive.testzip() is None
         text = archive.read("skill.toml").decode()
     assert parse_manifest_toml(text) == result.manifest
+
+
+def _rezip(
+    entries: dict[str, bytes], rename: dict[str, str] | None = None, extra: bytes = b""
+) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo((rename or {}).get(name, name), (1980, 1, 1, 0, 0, 0))
+            info.extra = extra
+            archive.writestr(info, entries[name])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [" skill.toml", "skill.toml\t", "skill.toml\x1c", "\u2028skill.toml", "skill.toml\u3000"],
+)
+def test_only_the_canonical_spelling_of_a_name_is_accepted(build: Builder, spelling: str) -> None:
+    """Renaming an entry to a whitespace variant keeps the payload hash (names are normalised
+    before hashing) but other readers would not find the file: refuse the variant."""
+    entries = read_archive(build().artifact)
+    with pytest.raises(errors.InvalidArtifactPathError):
+        inspect_skill_artifact(_rezip(entries, rename={"skill.toml": spelling}))
+
+
+def test_unknown_extra_fields_are_refused(build: Builder) -> None:
+    """Extra fields are outside the signature: only well-known metadata fields may ride along."""
+    entries = read_archive(build().artifact)
+    with pytest.raises(errors.InvalidArchiveError, match="extra field 0xcafe"):
+        inspect_skill_artifact(_rezip(entries, extra=struct.pack("<HH", 0xCAFE, 2) + b"xx"))
+    timestamp = struct.pack("<HHB", 0x5455, 5, 1) + struct.pack("<I", 0)
+    inspect_skill_artifact(_rezip(entries, extra=timestamp))
+
+
+def test_directory_mode_without_trailing_slash_is_refused(build: Builder) -> None:
+    entries = read_archive(build().artifact)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+            if name == "assets/templates/prompt.txt":
+                info.external_attr = 0o040755 << 16
+            archive.writestr(info, entries[name])
+    with pytest.raises(errors.InvalidArchiveError, match="directory without a trailing"):
+        inspect_skill_artifact(buffer.getvalue())

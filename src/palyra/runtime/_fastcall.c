@@ -46,6 +46,7 @@ static uint8_t *(*memory_data)(void *, memory_t *);
 static size_t (*memory_data_size)(void *, memory_t *);
 static void *(*caller_context)(void *);
 static void *(*context_get_data)(void *);
+static int (*caller_export_get)(void *, const char *, size_t, extern_t *);
 
 /* Per-call state, reachable from host functions through the store's data pointer. */
 typedef struct {
@@ -60,8 +61,17 @@ typedef struct {
     memory_t memory;
 } call_state;
 
-static int in_memory(void *cx, call_state *s, uint64_t ptr, uint64_t len, uint8_t **base) {
-    if (!s->has_memory) return 0;
+/* The memory is looked up lazily through the caller, so host calls made from a start
+   function (before the call path could look it up) behave as on the ctypes path. */
+static int in_memory(void *caller, void *cx, call_state *s, uint64_t ptr, uint64_t len,
+                     uint8_t **base) {
+    if (!s->has_memory) {
+        extern_t item;
+        if (!caller_export_get(caller, "memory", 6, &item) || item.kind != EXTERN_MEMORY)
+            return 0;
+        s->memory = item.of.memory;
+        s->has_memory = 1;
+    }
     size_t size = memory_data_size(cx, &s->memory);
     if (ptr + len > size) return 0;
     *base = memory_data(cx, &s->memory);
@@ -71,6 +81,7 @@ static int in_memory(void *cx, call_state *s, uint64_t ptr, uint64_t len, uint8_
 static void *host_input_len(void *env, void *caller, valraw_t *values, size_t n) {
     (void)env; (void)n;
     call_state *s = context_get_data(caller_context(caller));
+    if (s == NULL) return NULL; /* unreachable: only native stores reach native functions */
     values[0].i32 = (int32_t)s->input_len;
     return NULL;
 }
@@ -79,9 +90,10 @@ static void *host_input_read(void *env, void *caller, valraw_t *values, size_t n
     (void)env; (void)n;
     void *cx = caller_context(caller);
     call_state *s = context_get_data(cx);
+    if (s == NULL) { values[0].i32 = CODE_INVALID; return NULL; }
     uint64_t ptr = (uint32_t)values[0].i32, len = (uint32_t)values[1].i32;
     uint8_t *base;
-    if (!in_memory(cx, s, ptr, len, &base)) { values[0].i32 = CODE_INVALID; return NULL; }
+    if (!in_memory(caller, cx, s, ptr, len, &base)) { values[0].i32 = CODE_INVALID; return NULL; }
     size_t copy = len < s->input_len ? (size_t)len : s->input_len;
     if (copy) memcpy(base + ptr, s->input, copy);
     values[0].i32 = (int32_t)copy;
@@ -92,6 +104,7 @@ static void *host_output_write(void *env, void *caller, valraw_t *values, size_t
     (void)env; (void)n;
     void *cx = caller_context(caller);
     call_state *s = context_get_data(cx);
+    if (s == NULL) { values[0].i32 = CODE_INVALID; return NULL; }
     uint64_t ptr = (uint32_t)values[0].i32, len = (uint32_t)values[1].i32;
     if ((uint64_t)s->output_len + len > s->output_limit) {
         s->overflow = 1;
@@ -99,7 +112,7 @@ static void *host_output_write(void *env, void *caller, valraw_t *values, size_t
         return NULL;
     }
     uint8_t *base;
-    if (!in_memory(cx, s, ptr, len, &base)) { values[0].i32 = CODE_INVALID; return NULL; }
+    if (!in_memory(caller, cx, s, ptr, len, &base)) { values[0].i32 = CODE_INVALID; return NULL; }
     if (s->output_len + len > s->output_cap) {
         size_t cap = s->output_cap ? s->output_cap : 256;
         while (cap < s->output_len + len) cap *= 2;
@@ -127,6 +140,7 @@ static PyObject *fast_init(PyObject *self, PyObject *args) {
         (void **)&context_set_epoch_deadline, (void **)&instance_pre_instantiate,
         (void **)&instance_export_get, (void **)&func_call_unchecked, (void **)&memory_data,
         (void **)&memory_data_size, (void **)&caller_context, (void **)&context_get_data,
+        (void **)&caller_export_get,
     };
     Py_ssize_t count = (Py_ssize_t)(sizeof slots / sizeof slots[0]);
     if (PyTuple_GET_SIZE(addresses) != count) {
@@ -168,7 +182,8 @@ static PyObject *fast_call(PyObject *self, PyObject *args) {
     call_state state = {0};
     state.input = input;
     state.input_len = (size_t)input_len;
-    state.output_limit = (size_t)output_limit;
+    /* Results are i32: the output length must stay representable. */
+    state.output_limit = output_limit > INT32_MAX ? (size_t)INT32_MAX : (size_t)output_limit;
 
     void *store = store_new((void *)(uintptr_t)engine, &state, NULL);
     void *cx = store_context(store);

@@ -214,6 +214,13 @@ class CallContext:
                 data = data.replace(secret, REDACTED)
         return data
 
+    def _trim_secret_tail(self, data: bytes) -> bytes:
+        for secret in self._secrets:
+            for size in range(min(len(secret) - 1, len(data)), 3, -1):
+                if data.endswith(secret[:size]):
+                    return data[:-size] + REDACTED
+        return data
+
     def redact_text(self, text: str) -> str:
         if not self._secrets:
             return text
@@ -249,13 +256,16 @@ class CallContext:
         ):
             self.dropped_logs += 1
             return QUOTA
-        data = self.read(caller, ptr, length, self.limits.max_log_line_bytes)
+        longest = max((len(secret) for secret in self._secrets), default=0)
+        data = self.read(caller, ptr, length, self.limits.max_log_line_bytes + longest)
         if data is None:
             return INVALID
-        data = data[: self.limits.max_log_bytes - self.log_bytes]
+        # Redact before truncating, and drop a trailing fragment of a secret the cut exposed.
+        cap = min(self.limits.max_log_line_bytes, self.limits.max_log_bytes - self.log_bytes)
+        data = self._trim_secret_tail(self.redact(data)[:cap])
         self.log_bytes += len(data)
         name = LOG_LEVELS[level] if 0 <= level < len(LOG_LEVELS) else "info"
-        message = self.redact(data).decode("utf-8", "replace")
+        message = data.decode("utf-8", "replace")
         self.logs.append(LogLine(name, message, (time.monotonic() - self.started) * 1000))
         return OK
 

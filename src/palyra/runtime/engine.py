@@ -8,6 +8,7 @@ engine every ``TICK_SECONDS`` while at least one call is running, and sleeps oth
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ def _build_engine(config: EngineConfig) -> wasmtime.Engine:
     cfg.max_wasm_stack = config.max_wasm_stack
     cfg.memory_reservation = config.memory_reservation
     cfg.memory_may_move = False
+    # Compile on the calling thread: wasmtime's parallel compiler keeps a thread pool that does
+    # not survive fork(), so a forked child would hang compiling. (No gain on 2 cores anyway.)
+    cfg.parallel_compilation = False
     if config.pool_slots:
         _use_pooling_allocator(cfg, config)
     # Never let wasmtime keep its own on-disk cache: precompiled code is only ever loaded from
@@ -137,17 +141,29 @@ class EpochTicker:
         return len(self._calls)
 
     def __enter__(self) -> EpochTicker:
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            self._start()
         self._calls.add(threading.get_ident())
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="palyra-epoch-ticker", daemon=True
-                    )
-                    self._thread.start()
         if self._parked:
             self._wake.set()
         return self
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            thread = threading.Thread(target=self._run, name="palyra-epoch-ticker", daemon=True)
+            thread.start()  # raises before anything is registered: no call runs unticked
+            self._thread = thread
+
+    def _after_fork(self) -> None:
+        """A forked child has no ticker thread: forget the parent's so the next call starts one."""
+        self._thread = None
+        self._calls = set()
+        self._parked = False
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
 
     def __exit__(self, *_: object) -> None:
         self._calls.discard(threading.get_ident())
@@ -170,7 +186,7 @@ class EpochTicker:
             time.sleep(self.tick_seconds)
             due = int((time.monotonic() - baseline) / self.tick_seconds)
             engines = self._engines
-            for _ in range(min(due - issued, 1000)):
+            for _ in range(due - issued):  # every elapsed tick: a stall must not stretch deadlines
                 for engine in engines:
                     engine.increment_epoch()
             issued = max(issued, due)
@@ -179,6 +195,7 @@ class EpochTicker:
 _lock = threading.Lock()
 _engines: dict[EngineConfig, wasmtime.Engine] = {}
 TICKER = EpochTicker()
+os.register_at_fork(after_in_child=TICKER._after_fork)
 
 
 def get_engine(config: EngineConfig) -> wasmtime.Engine:

@@ -30,6 +30,7 @@ _FUNCTIONS = (
     "wasmtime_memory_data_size",
     "wasmtime_caller_context",
     "wasmtime_context_get_data",
+    "wasmtime_caller_export_get",
 )
 PURE_ENV = "PALYRA_PURE_CALL_PATH"
 

@@ -63,6 +63,7 @@ class CompiledModule:
         self.pre = pre  # keeps the native object alive for pre_address
         self.pre_address = ffi.address(pre)
         self.export_choices: dict[tuple[str | None, str | None], str] = {}
+        self.native = False  # set by the ModuleCache: which call path its linker serves
 
 
 def describe(data: bytes, max_bytes: int) -> ModuleInfo:
@@ -111,6 +112,7 @@ class ModuleCache:
         max_in_memory: int = 64,
     ) -> None:
         self.engine_config = engine_config or EngineConfig()
+        self.native = bool(getattr(linker_for, "native", False))
         self.engine = get_engine(self.engine_config)
         self._linker_for = linker_for
         self._dir = cache_dir
@@ -129,13 +131,18 @@ class ModuleCache:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(path, 0o700)
         key_file = path / "cache.key"
-        if not key_file.exists():
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, secrets.token_bytes(32))
-            finally:
-                os.close(fd)
-        self._mac_key = key_file.read_bytes()
+        try:
+            key = key_file.read_bytes()
+        except FileNotFoundError:
+            key = b""
+        if len(key) != 32:
+            # Missing or damaged (e.g. a crash mid-write): a new key invalidates every cached
+            # file, which is then recompiled. Written atomically so readers see all or nothing.
+            key = secrets.token_bytes(32)
+            atomic_write(key_file, key, mode=0o600)
+            for stale in path.glob("*.cwasm"):
+                stale.unlink(missing_ok=True)
+        self._mac_key = key
 
     def _paths(self, digest: str) -> Path:
         assert self._dir is not None
@@ -228,6 +235,7 @@ class ModuleCache:
             data_abi=info.data_abi,
         )
         compiled = CompiledModule(info, module, pre)
+        compiled.native = self.native
         with self._lock:
             self._memory[digest] = compiled
             while len(self._memory) > self._max:

@@ -22,7 +22,7 @@ from palyra.runtime import errors, ffi
 from palyra.runtime.context import CallContext, CallGrants, HostServices, LogLine
 from palyra.runtime.engine import TICKER, EngineConfig
 from palyra.runtime.fastcall import FAST
-from palyra.runtime.hostfuncs import HostLinker, set_current
+from palyra.runtime.hostfuncs import HostLinker, current, set_current
 from palyra.runtime.limits import RuntimeLimits
 from palyra.runtime.modules import CompiledModule, ModuleCache
 
@@ -212,6 +212,12 @@ class Sandbox:
         grants: CallGrants,
         limits: RuntimeLimits,
     ) -> CallResult:
+        if current() is not None:
+            # A host service (a channel sink, say) running another tool on this thread would
+            # share the thread's call context and wall-clock registration with the outer call.
+            raise errors.RuntimeFailure("a sandbox call cannot start inside another call")
+        if compiled.native != self.native:
+            raise errors.InvalidModule("module was loaded by a sandbox with another call path")
         started = time.monotonic()
         deadline = started + limits.timeout_ms / 1000
         ctx = CallContext(

@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +108,8 @@ class SkillStorage:
         parts = self._check(key, write=False)
         dir_fd = self._open_dir(parts, create=False)
         try:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            # O_NONBLOCK: a planted FIFO must not block the open; fstat below refuses it.
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
         except FileNotFoundError:
             raise StorageError("NOT_FOUND", "no such storage key") from None
         except OSError as exc:
@@ -131,7 +133,21 @@ class SkillStorage:
         parts = self._check(key, write=True)
         if len(value) > self.max_value_bytes:
             raise StorageError("TOO_LARGE", f"values are limited to {self.max_value_bytes} bytes")
-        if self.usage() + len(value) > self.quota_bytes:
+        with _skill_lock(self.root):  # usage check and write are one step per skill
+            self._put_locked(parts, value)
+
+    def _put_locked(self, parts: list[str], value: bytes) -> None:
+        used, entries = self.usage_and_entries()
+        previous = self._existing_size(parts)
+        if previous is None and entries >= MAX_ENTRIES:
+            raise StorageError("QUOTA", f"skill storage holds at most {MAX_ENTRIES} entries")
+        charged = used - (_charge(previous) if previous is not None else 0) + _charge(len(value))
+        # Every directory the put will create costs a block too.
+        missing = sum(
+            1 for depth in range(1, len(parts)) if not self.root.joinpath(*parts[:depth]).exists()
+        )
+        charged += BLOCK * missing
+        if charged > self.quota_bytes:
             raise StorageError("QUOTA", f"skill storage quota of {self.quota_bytes} bytes reached")
         dir_fd = self._open_dir(parts, create=True)
         temp = f".tmp-{secrets.token_hex(8)}"
@@ -169,32 +185,74 @@ class SkillStorage:
         finally:
             os.close(dir_fd)
 
+    def _existing_size(self, parts: list[str]) -> int | None:
+        try:
+            dir_fd = self._open_dir(parts, create=False)
+        except StorageError:
+            return None
+        try:
+            info = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        finally:
+            os.close(dir_fd)
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
     def list(self, prefix: str) -> list[str]:
         parts = self._check(prefix, write=False, exact=False)
-        base = self.root.joinpath(*parts)
+        try:
+            dir_fd = self._open_dir([*parts, "x"], create=False)  # the prefix directory itself
+        except StorageError:
+            return []
         keys: list[str] = []
-        if not base.is_dir() or base.is_symlink():
-            return keys
-        for directory, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames[:] = sorted(
-                d for d in dirnames if not os.path.islink(os.path.join(directory, d))
-            )
-            rel = Path(directory).relative_to(self.root)
-            for name in sorted(filenames):
-                full = Path(directory) / name
-                if name.startswith(".tmp-") or full.is_symlink():
-                    continue
-                keys.append("/".join((*rel.parts, name)))
-                if len(keys) >= MAX_LIST:
-                    return keys
+        try:
+            # fwalk relative to a descriptor opened without following links: a symlink planted
+            # anywhere below is neither followed nor listed.
+            for directory, dirnames, filenames, _fd in os.fwalk(
+                ".", dir_fd=dir_fd, follow_symlinks=False
+            ):
+                dirnames.sort()
+                rel = [] if directory == "." else directory[2:].split("/")
+                for name in sorted(filenames):
+                    info = os.stat(name, dir_fd=_fd, follow_symlinks=False)
+                    if name.startswith(".tmp-") or not stat.S_ISREG(info.st_mode):
+                        continue
+                    keys.append("/".join((*parts, *rel, name)))
+                    if len(keys) >= MAX_LIST:
+                        return keys
+        finally:
+            os.close(dir_fd)
         return keys
 
-    def usage(self) -> int:
-        total = 0
-        if not self.root.is_dir():
-            return 0
-        for directory, _dirs, files in os.walk(self.root, followlinks=False):
+    def usage_and_entries(self) -> tuple[int, int]:
+        """Bytes charged (each file and directory at least one block) and entries stored."""
+        total = entries = 0
+        if not self.root.is_dir() or self.root.is_symlink():
+            return 0, 0
+        for _directory, dirnames, files, dir_fd in os.fwalk(self.root, follow_symlinks=False):
+            total += BLOCK * len(dirnames)
             for name in files:
                 with contextlib.suppress(OSError):
-                    total += os.stat(os.path.join(directory, name), follow_symlinks=False).st_size
-        return total
+                    total += _charge(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_size)
+                    entries += 1
+        return total, entries
+
+    def usage(self) -> int:
+        return self.usage_and_entries()[0]
+
+
+BLOCK = 4096
+MAX_ENTRIES = 10_000
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _charge(size: int) -> int:
+    """What a value costs against the quota: its size rounded up to whole blocks, at least one
+    (empty files and directories still take inodes and blocks)."""
+    return max(BLOCK, -(-size // BLOCK) * BLOCK)
+
+
+def _skill_lock(root: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(str(root), threading.Lock())

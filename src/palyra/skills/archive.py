@@ -68,6 +68,8 @@ _EXTRA_ZIP64 = 0x0001
 _EXTRA_UNICODE_PATH = 0x7075
 _EXTRA_UNICODE_COMMENT = 0x6375
 _EXTRA_AES = 0x9901
+# Timestamps and owners (Info-ZIP 0x5455/0x7875, NTFS 0x000a, PKWARE Unix 0x000d): harmless.
+_KNOWN_EXTRA_FIELDS = frozenset({0x5455, 0x7875, 0x000A, 0x000D})
 _UNIX = 3
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -150,6 +152,11 @@ def _check_extra(extra: bytes, name: str) -> None:
             )
         if header_id == _EXTRA_AES:
             raise EncryptedEntryError(f"entry '{name}' is encrypted")
+        if header_id not in _KNOWN_EXTRA_FIELDS:
+            # Extra fields are not covered by the signature: only well-known metadata may ride.
+            raise InvalidArchiveError(
+                f"entry '{name}' carries unknown extra field 0x{header_id:04x}"
+            )
 
 
 def _parse_central(data: bytes, cd_offset: int, cd_size: int, count: int) -> list[_CentralEntry]:
@@ -204,6 +211,8 @@ def _parse_central(data: bytes, cd_offset: int, cd_size: int, count: int) -> lis
         if stat.S_ISLNK(mode):
             raise SymlinkEntryError(f"entry '{name}' is a symbolic link")
         is_dir = name.endswith("/")
+        if stat.S_ISDIR(mode) and not is_dir:
+            raise InvalidArchiveError(f"entry '{name}' is a directory without a trailing '/'")
         # No type bits (plain permissions, as Python's zipfile writes) means a regular file.
         if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise SymlinkEntryError(f"entry '{name}' is not a regular file")
@@ -373,12 +382,17 @@ def decode_archive(data: bytes, *, defer_crc_from: int = 1 << 62) -> ArchiveCont
         if entry.is_dir:
             # Directories carry nothing, but their names must be as safe as file names.
             directory = normalize_artifact_path(entry.name.rstrip("/"))
+            if directory != entry.name[:-1]:
+                raise InvalidArtifactPathError(entry.name, f"not in canonical form '{directory}/'")
             if directory not in ("modules", "assets") and not is_allowed_entry_name(directory):
                 raise UnknownArtifactEntryError(entry.name)
             continue
         name = normalize_artifact_path(entry.name)
         if name in names:
             raise DuplicateArtifactEntryError(name)
+        if name != entry.name:
+            # Other readers (zipfile, unzip) use the raw name: only one spelling is accepted.
+            raise InvalidArtifactPathError(entry.name, f"not in canonical form '{name}'")
         if not is_allowed_entry_name(name):
             raise UnknownArtifactEntryError(name)
         if entry.size > MAX_ENTRY_BYTES:
