@@ -226,9 +226,6 @@ class CallContext:
             return text
         return self.redact(text.encode("utf-8", "surrogatepass")).decode("utf-8", "replace")
 
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
     # ---- data ABI: input, output, logs, metadata --------------------------------------------
 
     def input_len(self, caller: Any) -> int:
@@ -505,11 +502,6 @@ class CallContext:
         return -1
 
 
-_FORBIDDEN_HEADERS = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "expect"}
-)
-
-
 def _parse_http_request(
     raw: bytes,
 ) -> tuple[str, str, dict[str, str], bytes, dict[str, tuple[str, str, str]]] | None:
@@ -538,8 +530,6 @@ def _parse_http_request(
             return None
         ref, prefix, suffix = spec.get("secret"), spec.get("prefix", ""), spec.get("suffix", "")
         if not all(isinstance(v, str) for v in (ref, prefix, suffix)) or "/" not in str(ref):
-            return None
-        if header.lower() in _FORBIDDEN_HEADERS:
             return None
         injections[header] = (str(ref), str(prefix), str(suffix))
     return method.upper(), doc["url"], dict(headers), body.encode("utf-8"), injections

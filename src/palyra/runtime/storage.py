@@ -237,9 +237,6 @@ class SkillStorage:
                     entries += 1
         return total, entries
 
-    def usage(self) -> int:
-        return self.usage_and_entries()[0]
-
 
 BLOCK = 4096
 MAX_ENTRIES = 10_000

@@ -10,7 +10,7 @@ message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -965,7 +965,3 @@ def collect_manifest_warnings(m: SkillManifest) -> list[ManifestWarning]:
                     )
                 )
     return found
-
-
-def sorted_unique(items: Iterable[str]) -> list[str]:
-    return sorted({item for item in items if item})

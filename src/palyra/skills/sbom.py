@@ -9,7 +9,6 @@ ignored, as before.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -156,7 +155,3 @@ def generate_provenance(
         "builder": builder,
     }
     return dumps_pretty(doc)
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -87,14 +87,6 @@ def parse_semver(field: str, raw: str) -> Semver:
     return (values[0], values[1], values[2])
 
 
-def semver_key(raw: str) -> Semver | None:
-    """Sort key for version strings that may not parse (unparsable sorts below parsable)."""
-    try:
-        return parse_semver("version", raw)
-    except ManifestValidationError:
-        return None
-
-
 def normalize_artifact_path(raw: str) -> str:
     """Reference path normalization: ``\\`` → ``/``, trim, no empty/``.``/``..`` segments."""
     value = raw.replace("\\", "/").strip()
