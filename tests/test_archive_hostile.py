@@ -16,6 +16,7 @@ the container and fail later, the hostile entry is added to the sample artifact'
 from __future__ import annotations
 
 import io
+import os
 import random
 import stat
 import struct
@@ -33,7 +34,13 @@ from hypothesis import strategies as st
 from conftest import MINIMAL_WASM, Builder
 from palyra.skills import errors
 from palyra.skills.archive import read_archive
-from palyra.skills.constants import MAX_ARTIFACT_BYTES, MAX_ENTRIES, MAX_ENTRY_BYTES
+from palyra.skills.constants import (
+    COMPONENT_MAGIC,
+    MAX_ARTIFACT_BYTES,
+    MAX_COMPONENT_ENTRY_BYTES,
+    MAX_ENTRIES,
+    MAX_ENTRY_BYTES,
+)
 from palyra.skills.inspect import inspect_skill_artifact
 from palyra.skills.trust import TrustDecision, TrustStore
 from palyra.skills.verify import verify_skill_artifact
@@ -526,25 +533,38 @@ def test_reference_case_25_256_modules_plus_fixed_files(
     assert err.details["actual"] == len(entries) + 256
 
 
-def test_entry_over_16_mib_declared(entries: dict[str, bytes], reject: Reject) -> None:
-    """A header may claim any size; the claim alone is enough to refuse, before inflation."""
-    big = RawEntry(b"modules/big.wasm", b"\x00" * 64, size=MAX_ENTRY_BYTES + 1)
+@pytest.mark.parametrize(
+    ("name", "limit"),
+    [("assets/big.bin", MAX_ENTRY_BYTES), ("modules/big.wasm", MAX_COMPONENT_ENTRY_BYTES)],
+)
+def test_entry_over_its_limit_declared(
+    entries: dict[str, bytes], reject: Reject, name: str, limit: int
+) -> None:
+    """A header may claim any size; the claim alone is enough to refuse, before inflation.
+    Module entries may declare up to the component limit (checked again after reading)."""
+    big = RawEntry(name.encode(), b"\x00" * 64, size=limit + 1)
     err = reject(
         assemble([*raw_entries(entries), big]),
         errors.ArtifactEntryTooLargeError,
         "artifact_entry_too_large",
     )
-    assert err.details == {
-        "path": "modules/big.wasm",
-        "actual": MAX_ENTRY_BYTES + 1,
-        "limit": MAX_ENTRY_BYTES,
-    }
+    assert err.details == {"path": name, "actual": limit + 1, "limit": limit}
 
 
-def test_entry_over_16_mib_real_data(entries: dict[str, bytes], reject: Reject) -> None:
-    data = zip_with(entries, [(zip_info("modules/big.wasm"), bytes(MAX_ENTRY_BYTES + 1))])
+def test_core_module_over_16_mib_real_data(entries: dict[str, bytes], reject: Reject) -> None:
+    """Only components may exceed the reference's 16 MiB: a core module (or anything that is
+    not a component) of 16 MiB + 1 is refused after reading."""
+    payload = b"\x00asm\x01\x00\x00\x00" + os.urandom(MAX_ENTRY_BYTES - 7)
+    data = zip_with(entries, [(zip_info("modules/big.wasm"), payload)])
     err = reject(data, errors.ArtifactEntryTooLargeError, "artifact_entry_too_large")
     assert err.details["actual"] == MAX_ENTRY_BYTES + 1
+    assert err.details["limit"] == MAX_ENTRY_BYTES
+
+
+def test_component_over_16_mib_is_read(entries: dict[str, bytes]) -> None:
+    payload = COMPONENT_MAGIC + os.urandom(MAX_ENTRY_BYTES)
+    data = zip_with(entries, [(zip_info("modules/big.wasm"), payload)])
+    assert read_archive(data)["modules/big.wasm"] == payload
 
 
 def test_reference_case_24_65_entries_of_1_mib(reject: Reject) -> None:

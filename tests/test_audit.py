@@ -275,32 +275,39 @@ def component(*imports: str) -> bytes:
 
 def test_component_imports_are_listed_and_allowed(build: Builder) -> None:
     wasm = component(
-        "palyra:skill/host@1.0.0", "wasi:io/streams@0.2.0", "wasi:cli/stdout@0.2.0",
-        "wasi:clocks/monotonic-clock@0.2.0", "wasi:random/random@0.2.0",
-        "wasi:filesystem/types@0.2.0", "wasi:http/outgoing-handler@0.2.0",
+        "palyra:skill/host@1.0.0", "palyra:skill/types@1.0.0", "wasi:io/streams@0.2.9",
+        "wasi:cli/stdout@0.2.0", "wasi:clocks/monotonic-clock@0.2.0", "wasi:random/random@0.2.0",
+        "wasi:filesystem/types@0.2.0", "wasi:sockets/tcp@0.2.9",
     )  # fmt: skip
-    report = audit(build(modules=[("module.wasm", wasm)]).artifact)
+    manifest = replace_manifest(
+        'read_roots = ["skills/data"]\nwrite_roots = ["skills/cache"]',
+        "read_roots = []\nwrite_roots = []",
+    )
+    report = audit(build(manifest=manifest, modules=[("module.wasm", wasm)]).artifact)
     assert check(report, "wasm_component_imports") == [CheckStatus.PASS], report.quarantine_reasons
     found = next(c for c in report.checks if c.check_id == "wasm_component_imports")
     assert found.details is not None
-    assert "wasi:io/streams@0.2.0 (instance)" in found.details["imports"]
+    assert "wasi:io/streams@0.2.9 (instance)" in found.details["imports"]
+    # Filesystem and sockets are linked inert, and the report says so.
+    assert found.details["inert_imports"] == ["wasi:filesystem/types@0.2.0", "wasi:sockets/tcp@0.2.9"]
+    assert "linked inert" in found.message
+    fs = next(c for c in report.checks if c.check_id == "wasm_wasi_filesystem_imports")
+    assert fs.status == CheckStatus.PASS and fs.details is not None and fs.details["inert"]
 
 
 @pytest.mark.parametrize(
-    ("name", "reason", "manifest_change"),
+    ("name", "reason"),
     [
-        ("wasi:sockets/tcp@0.2.0", "raw sockets", None),
-        ("evil:backdoor/api@1.0.0", "not an interface the sandbox provides", None),
-        ("wasi:http/outgoing-handler@0.2.0", "'http' capability",
-         ('http_egress_allowlist = ["api.example.com"]', "http_egress_allowlist = []")),
-        ("wasi:filesystem/types@0.2.0", "'storage_read' capability",
-         ('read_roots = ["skills/data"]\nwrite_roots = ["skills/cache"]', "read_roots = []\nwrite_roots = []")),
+        ("evil:backdoor/api@1.0.0", "not an interface the sandbox provides"),
+        ("wasi:http/outgoing-handler@0.2.0", "egress firewall"),
+        ("wasi:io/streams@0.3.0", "WASI 0.2 only"),
+        ("wasi:io/streams", "WASI 0.2 only"),
+        ("palyra:skill/host@2.0.0", "provides 1.0.0"),
+        ("palyra:skill/admin@1.0.0", "not an interface of palyra:skill"),
+        ("palyra:skillz/host@1.0.0", "not an interface the sandbox provides"),
     ],
-)  # fmt: skip
-def test_component_imports_the_manifest_does_not_cover(
-    build: Builder, name: str, reason: str, manifest_change: tuple[str, str] | None
-) -> None:
-    manifest = replace_manifest(*manifest_change) if manifest_change else SAMPLE_MANIFEST
-    report = audit(build(manifest=manifest, modules=[("module.wasm", component(name))]).artifact)
+)
+def test_component_imports_the_sandbox_refuses(build: Builder, name: str, reason: str) -> None:
+    report = audit(build(modules=[("module.wasm", component(name))]).artifact)
     assert check(report, "wasm_component_imports") == [CheckStatus.FAIL]
     assert any(reason in r for r in report.quarantine_reasons), report.quarantine_reasons

@@ -323,6 +323,11 @@ def test_build_rejects_bad_module_paths_and_limits(build: Builder) -> None:
         build(modules=[("a.wasm", MINIMAL_WASM), (" a.wasm", MINIMAL_WASM)])
     with pytest.raises(errors.ArtifactEntryTooLargeError):
         build(modules=[("big.wasm", bytes(16 * 1024 * 1024 + 1))])
+    # Components may be larger (up to 32 MiB), but no larger.
+    component = b"\x00asm\x0d\x00\x01\x00"
+    with pytest.raises(errors.ArtifactEntryTooLargeError) as info:
+        build(modules=[("big.wasm", component + bytes(32 * 1024 * 1024))])
+    assert info.value.details["limit"] == 32 * 1024 * 1024
     with pytest.raises(errors.ArtifactTooManyEntriesError):
         build(modules=[(f"m{i}.wasm", MINIMAL_WASM) for i in range(253)])
     with pytest.raises(errors.ArtifactTooLargeError):

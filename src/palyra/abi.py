@@ -69,19 +69,82 @@ HOST_MODULES: Final[dict[str, dict[str, HostImport]]] = {
 
 WASI_PREVIEW1_MODULES: Final = frozenset({"wasi_snapshot_preview1", "wasi_unstable"})
 
-# Component-model guests: interfaces a component may import, by prefix, and the capability
-# family that must be declared for each (None = always available). The component runtime
-# provides WASI preview 2 locked down (no preopens, environment, network or inherited stdio).
-COMPONENT_HOST_PACKAGE: Final = "palyra:skill/"
-COMPONENT_IMPORTS: Final[tuple[tuple[str, str | None], ...]] = (
-    (COMPONENT_HOST_PACKAGE, None),
-    ("wasi:io/", None),
-    ("wasi:clocks/", None),
-    ("wasi:random/", None),
-    ("wasi:cli/", None),
-    ("wasi:filesystem/", "storage_read"),
-    ("wasi:http/", "http"),
+# Component ABI (docs/abi.md, "Component ABI"; WIT in sdk/python/palyra_sdk/wit/).
+COMPONENT_PACKAGE: Final = "palyra:skill"
+COMPONENT_VERSION: Final = "1.0.0"
+COMPONENT_HOST_INTERFACE: Final = f"{COMPONENT_PACKAGE}/host@{COMPONENT_VERSION}"
+COMPONENT_TYPES_INTERFACE: Final = f"{COMPONENT_PACKAGE}/types@{COMPONENT_VERSION}"
+COMPONENT_CALL_EXPORT: Final = "call"
+COMPONENT_DESCRIBE_EXPORT: Final = "describe"
+# Host functions of the component ABI and the capability family each needs (None: always).
+COMPONENT_HOST_FUNCTIONS: Final[dict[str, str | None]] = {
+    "log": None,
+    "info": None,
+    "http-fetch": "http",
+    "secret-get": "secrets",
+    "storage-get": "storage_read",
+    "storage-list": "storage_read",
+    "storage-put": "storage_write",
+    "storage-delete": "storage_write",
+    "channel-send": "channels",
+}
+
+
+class ImportClass(enum.StrEnum):
+    """How the sandbox treats an interface a component imports."""
+
+    PROVIDED = "provided"  # linked to a working implementation
+    INERT = "inert"  # linked, but nothing in it can reach a resource (see below)
+    REFUSED = "refused"  # not linked: the component cannot be instantiated
+
+
+# WASI preview 2 is linked locked down: no environment, arguments or stdin, stdout/stderr
+# captured into the call's log. wasi:filesystem and wasi:sockets are *inert*: their handles
+# (descriptors, sockets) can only come from preopened directories and socket creation, and the
+# sandbox preopens nothing and grants no network, so no function in them can touch a file or
+# the network. componentize-py's libc imports both unconditionally, so refusing them would
+# refuse every Python skill. wasi:http is refused: egress goes through the host's firewall.
+COMPONENT_IMPORT_RULES: Final[tuple[tuple[str, ImportClass], ...]] = (
+    (f"{COMPONENT_PACKAGE}/", ImportClass.PROVIDED),
+    ("wasi:io/", ImportClass.PROVIDED),
+    ("wasi:clocks/", ImportClass.PROVIDED),
+    ("wasi:random/", ImportClass.PROVIDED),
+    ("wasi:cli/", ImportClass.PROVIDED),
+    ("wasi:filesystem/", ImportClass.INERT),
+    ("wasi:sockets/", ImportClass.INERT),
 )
+WASI_VERSION_PREFIX: Final = "0.2."
+
+
+def classify_component_import(name: str) -> tuple[ImportClass, str]:
+    """The class of one imported interface name (``ns:pkg/iface@version``) and why."""
+    base, _, version = name.partition("@")
+    for prefix, klass in COMPONENT_IMPORT_RULES:
+        if not base.startswith(prefix):
+            continue
+        if prefix.startswith(COMPONENT_PACKAGE):
+            if base not in (
+                COMPONENT_HOST_INTERFACE.partition("@")[0],
+                COMPONENT_TYPES_INTERFACE.partition("@")[0],
+            ):
+                return ImportClass.REFUSED, f"{name} is not an interface of {COMPONENT_PACKAGE}"
+            if version.split(".")[0] != COMPONENT_VERSION.split(".")[0]:
+                return ImportClass.REFUSED, f"{name}: the sandbox provides {COMPONENT_VERSION}"
+            return klass, f"{name} is the Palyra host ABI"
+        if not version.startswith(WASI_VERSION_PREFIX):
+            return ImportClass.REFUSED, f"{name}: the sandbox provides WASI 0.2 only"
+        if klass is ImportClass.INERT:
+            return klass, (
+                f"{name} is linked inert: no preopened directories and no network, so it "
+                "cannot reach any file or socket"
+            )
+        return klass, f"{name} is provided locked down"
+    if base.startswith("wasi:http/"):
+        return ImportClass.REFUSED, (
+            f"{name} is not provided: HTTP goes through the host's egress firewall "
+            "(palyra:skill/host http-fetch)"
+        )
+    return ImportClass.REFUSED, f"{name} is not an interface the sandbox provides"
 
 
 class HostCode(enum.IntEnum):

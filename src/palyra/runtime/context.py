@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from palyra.abi import HostCode
 from palyra.runtime import ffi
@@ -26,7 +26,9 @@ from palyra.runtime.storage import SkillStorage, StorageError
 from palyra.runtime.vault import Vault
 
 if TYPE_CHECKING:  # httpx is imported only when a guest actually makes a request
-    from palyra.runtime.egress import EgressClient, Resolver
+    from palyra.runtime.egress import EgressClient, HttpResponse, Resolver
+
+T = TypeVar("T")
 
 MASK32 = 0xFFFF_FFFF
 REDACTED = b"[REDACTED]"
@@ -140,6 +142,7 @@ class CallContext:
         self._egress: EgressClient | None = None
         self._storage: SkillStorage | None = None
         self._compat: dict[str, list[str]] | None = None
+        self.denied: list[str] = []  # capabilities refused during this call
 
     # ---- guest memory -----------------------------------------------------------------------
 
@@ -246,24 +249,33 @@ class CallContext:
         return len(self.output)
 
     def log(self, caller: Any, level: int, ptr: int, length: int) -> int:
-        length &= MASK32
-        if (
-            len(self.logs) >= self.limits.max_log_lines
-            or self.log_bytes >= self.limits.max_log_bytes
-        ):
+        if self.logs_full():
             self.dropped_logs += 1
             return QUOTA
         longest = max((len(secret) for secret in self._secrets), default=0)
-        data = self.read(caller, ptr, length, self.limits.max_log_line_bytes + longest)
+        data = self.read(caller, ptr, length & MASK32, self.limits.max_log_line_bytes + longest)
         if data is None:
             return INVALID
-        # Redact before truncating, and drop a trailing fragment of a secret the cut exposed.
+        name = LOG_LEVELS[level] if 0 <= level < len(LOG_LEVELS) else "info"
+        return self.append_log(name, data)
+
+    def logs_full(self) -> bool:
+        return (
+            len(self.logs) >= self.limits.max_log_lines
+            or self.log_bytes >= self.limits.max_log_bytes
+        )
+
+    def append_log(self, level: str, data: bytes) -> int:
+        """Add one log line: redacted first, then cut to the per-line and total caps (a trailing
+        fragment of a secret that the cut exposed is dropped too)."""
+        if self.logs_full():
+            self.dropped_logs += 1
+            return QUOTA
         cap = min(self.limits.max_log_line_bytes, self.limits.max_log_bytes - self.log_bytes)
         data = self._trim_secret_tail(self.redact(data)[:cap])
         self.log_bytes += len(data)
-        name = LOG_LEVELS[level] if 0 <= level < len(LOG_LEVELS) else "info"
         message = data.decode("utf-8", "replace")
-        self.logs.append(LogLine(name, message, (time.monotonic() - self.started) * 1000))
+        self.logs.append(LogLine(level, message, (time.monotonic() - self.started) * 1000))
         return OK
 
     def tool_id_read(self, caller: Any, ptr: int, length: int) -> int:
@@ -324,7 +336,7 @@ class CallContext:
 
     def http_request(self, caller: Any, ptr: int, length: int) -> int:
         if not self.grants.http_hosts:
-            return DENIED
+            return self.deny("http")
         if (length & MASK32) > self.limits.max_http_request_bytes:
             return TOO_LARGE
         raw = self.read(caller, ptr, length)
@@ -333,19 +345,35 @@ class CallContext:
         request = _parse_http_request(raw)
         if request is None:
             return INVALID
-        method, url, headers, body, injections = request
+        response = self.http_exchange(*request)
+        if isinstance(response, int):
+            return response
+        code = self._set_result(response.body)
+        return code if code < 0 else response.status
+
+    def http_exchange(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes,
+        injections: dict[str, tuple[str, str, str]],
+    ) -> HttpResponse | int:
+        """One exchange through the egress firewall, with secrets injected as credential
+        headers (dropped on any cross-origin redirect); a negative code on failure."""
+        if not self.grants.http_hosts:
+            return self.deny("http")
         credentials: dict[str, str] = {}
         for header, (ref, prefix, suffix) in injections.items():
             scope, _, key = ref.rpartition("/")
-            value = self._secret_value(scope, key)
+            value = self.secret_value(scope, key)
             if isinstance(value, int):
                 return value
             credentials[header] = prefix + value.decode("utf-8", "replace") + suffix
         from palyra.runtime.egress import EgressError
 
         try:
-            # Injected secrets travel as credential headers: dropped on any cross-origin redirect.
-            response = self.egress().request(
+            return self.egress().request(
                 method,
                 url,
                 headers=headers,
@@ -354,15 +382,15 @@ class CallContext:
                 deadline=self.deadline,
             )
         except EgressError as exc:
+            if int(exc.code) == DENIED:
+                self.denied.append("http")
             return int(exc.code)
-        code = self._set_result(response.body)
-        return code if code < 0 else response.status
 
     # ---- secrets -----------------------------------------------------------------------------
 
-    def _secret_value(self, scope: str, key: str) -> bytes | int:
+    def secret_value(self, scope: str, key: str) -> bytes | int:
         if (scope, key) not in self.grants.secrets:
-            return DENIED
+            return self.deny("secrets")
         vault = self.services.vault
         value = None if vault is None else vault.get(scope, key)
         if value is None:
@@ -375,7 +403,7 @@ class CallContext:
         if ref is None or "/" not in ref:
             return INVALID
         scope, _, key = ref.rpartition("/")
-        value = self._secret_value(scope, key)
+        value = self.secret_value(scope, key)
         if isinstance(value, int):
             return value
         return self._set_result(value)
@@ -400,18 +428,24 @@ class CallContext:
             )
         return self._storage
 
-    def _storage_call(self, op: Callable[[SkillStorage], int]) -> int:
+    def storage_op(self, op: Callable[[SkillStorage], T]) -> T | int:
+        """Run ``op`` on the skill's storage; a negative code when denied or failed."""
         if not (self.grants.storage_read or self.grants.storage_write):
-            return DENIED
+            return self.deny("storage")
         storage = self.storage()
         if storage is None:
-            return DENIED
+            return self.deny("storage")
         try:
             return op(storage)
         except StorageError as exc:
+            if exc.code == "DENIED":
+                self.denied.append("storage")
             return CODES[exc.code]
         except OSError:
             return INVALID
+
+    def _storage_call(self, op: Callable[[SkillStorage], int]) -> int:
+        return self.storage_op(op)
 
     def storage_get(self, caller: Any, ptr: int, length: int) -> int:
         key = self._text(caller, ptr, length, 512)
@@ -464,12 +498,8 @@ class CallContext:
         channel = self._text(caller, cptr, clen, 256)
         if channel is None:
             return INVALID
-        if channel not in self.grants.channels:
-            return DENIED
         if (mlen & MASK32) > self.limits.max_channel_message_bytes:
-            return TOO_LARGE
-        if self.channel_messages >= self.limits.max_channel_messages:
-            return QUOTA
+            return TOO_LARGE if channel in self.grants.channels else self.deny("channels")
         raw = self.read(caller, mptr, mlen)
         if raw is None:
             return INVALID
@@ -477,6 +507,15 @@ class CallContext:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return INVALID
+        return self.send_to_channel(channel, text)
+
+    def send_to_channel(self, channel: str, text: str) -> int:
+        if channel not in self.grants.channels:
+            return self.deny("channels")
+        if len(text.encode("utf-8", "surrogatepass")) > self.limits.max_channel_message_bytes:
+            return TOO_LARGE
+        if self.channel_messages >= self.limits.max_channel_messages:
+            return QUOTA
         self.channel_messages += 1
         try:
             self.services.channel_sink.send(
@@ -485,6 +524,12 @@ class CallContext:
         except Exception:  # a failing sink is the upstream's problem, reported as such
             return UPSTREAM
         return OK
+
+    def deny(self, capability: str) -> int:
+        """Record a refused capability (reported with the call's outcome) and return DENIED."""
+        if len(self.denied) < 64:
+            self.denied.append(capability)
+        return DENIED
 
     # ---- compat ABI --------------------------------------------------------------------------
 

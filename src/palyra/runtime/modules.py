@@ -101,33 +101,14 @@ def _entry_exports(module: wasmtime.Module) -> frozenset[str]:
     return frozenset(names)
 
 
-class ModuleCache:
-    """Compiled modules in memory (LRU) and, when a directory is given, on disk."""
+class DiskCodeCache:
+    """Compiled code on disk: one file per (digest, engine fingerprint), each with an HMAC
+    under a per-directory key that is checked before the caller deserializes anything."""
 
-    def __init__(
-        self,
-        linker_for: LinkerSource,
-        cache_dir: Path | None = None,
-        engine_config: EngineConfig | None = None,
-        max_in_memory: int = 64,
-    ) -> None:
-        self.engine_config = engine_config or EngineConfig()
-        self.native = bool(getattr(linker_for, "native", False))
-        self.engine = get_engine(self.engine_config)
-        self._linker_for = linker_for
-        self._dir = cache_dir
-        self._mac_key: bytes | None = None
-        self._memory: OrderedDict[str, CompiledModule] = OrderedDict()
-        self._failed: OrderedDict[str, RuntimeFailure] = OrderedDict()
-        self._max = max_in_memory
-        self._lock = threading.Lock()
-        self.stats = {"memory_hits": 0, "disk_hits": 0, "compiles": 0, "rejected_cache_files": 0}
-        if cache_dir is not None:
-            self._prepare_dir(cache_dir)
-
-    # ---- disk cache -------------------------------------------------------------------------
-
-    def _prepare_dir(self, path: Path) -> None:
+    def __init__(self, path: Path, engine_config: EngineConfig) -> None:
+        self.path = path
+        self.fingerprint = engine_config.fingerprint()
+        self.stats: dict[str, int] = {"rejected_cache_files": 0}
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(path, 0o700)
         key_file = path / "cache.key"
@@ -142,48 +123,79 @@ class ModuleCache:
             atomic_write(key_file, key, mode=0o600)
             for stale in path.glob("*.cwasm"):
                 stale.unlink(missing_ok=True)
-        self._mac_key = key
+        self._key = key
 
-    def _paths(self, digest: str) -> Path:
-        assert self._dir is not None
-        return self._dir / f"{digest}-{self.engine_config.fingerprint()}.cwasm"
+    def _file(self, digest: str) -> Path:
+        return self.path / f"{digest}-{self.fingerprint}.cwasm"
 
     def _mac(self, digest: str, data: bytes) -> bytes:
         """MAC over the cache key and the code, so a file cannot stand in for another module."""
-        assert self._mac_key is not None
-        mac = hmac.new(self._mac_key, digest.encode() + b"\0", hashlib.sha256)
-        mac.update(self.engine_config.fingerprint().encode() + b"\0")
+        mac = hmac.new(self._key, digest.encode() + b"\0", hashlib.sha256)
+        mac.update(self.fingerprint.encode() + b"\0")
         mac.update(data)
         return mac.digest()
 
-    def _load_from_disk(self, digest: str) -> wasmtime.Module | None:
-        if self._dir is None:
-            return None
-        path = self._paths(digest)
+    def get(self, digest: str) -> bytes | None:
+        """The verified compiled code for ``digest``, or None (a bad file is deleted)."""
         try:
-            blob = path.read_bytes()
+            blob = self._file(digest).read_bytes()
         except OSError:
             return None
         body, mac = blob[:-_MAC_BYTES], blob[-_MAC_BYTES:]
         if len(blob) <= _MAC_BYTES or not hmac.compare_digest(mac, self._mac(digest, body)):
-            self.stats["rejected_cache_files"] += 1
-            path.unlink(missing_ok=True)
+            self.reject(digest)
+            return None
+        return body
+
+    def reject(self, digest: str) -> None:
+        self.stats["rejected_cache_files"] += 1
+        self._file(digest).unlink(missing_ok=True)
+
+    def put(self, digest: str, body: bytes) -> None:
+        try:
+            atomic_write(self._file(digest), body + self._mac(digest, body), mode=0o600)
+        except OSError:
+            return  # a cache that cannot be written only costs a recompile next time
+
+
+class ModuleCache:
+    """Compiled modules in memory (LRU) and, when a directory is given, on disk."""
+
+    def __init__(
+        self,
+        linker_for: LinkerSource,
+        cache_dir: Path | None = None,
+        engine_config: EngineConfig | None = None,
+        max_in_memory: int = 64,
+    ) -> None:
+        self.engine_config = engine_config or EngineConfig()
+        self.native = bool(getattr(linker_for, "native", False))
+        self.engine = get_engine(self.engine_config)
+        self._linker_for = linker_for
+        self._disk = None if cache_dir is None else DiskCodeCache(cache_dir, self.engine_config)
+        self._memory: OrderedDict[str, CompiledModule] = OrderedDict()
+        self._failed: OrderedDict[str, RuntimeFailure] = OrderedDict()
+        self._max = max_in_memory
+        self._lock = threading.Lock()
+        self.stats = {"memory_hits": 0, "disk_hits": 0, "compiles": 0, "rejected_cache_files": 0}
+        if self._disk is not None:
+            self._disk.stats = self.stats
+
+    def _load_from_disk(self, digest: str) -> wasmtime.Module | None:
+        if self._disk is None:
+            return None
+        body = self._disk.get(digest)
+        if body is None:
             return None
         try:
             return wasmtime.Module.deserialize(self.engine, body)
         except wasmtime.WasmtimeError:
-            self.stats["rejected_cache_files"] += 1
-            path.unlink(missing_ok=True)
+            self._disk.reject(digest)
             return None
 
     def _store_on_disk(self, digest: str, module: wasmtime.Module) -> None:
-        if self._dir is None:
-            return
-        body = bytes(module.serialize())
-        try:
-            atomic_write(self._paths(digest), body + self._mac(digest, body), mode=0o600)
-        except OSError:
-            return  # a cache that cannot be written only costs a recompile next time
+        if self._disk is not None:
+            self._disk.put(digest, bytes(module.serialize()))
 
     # ---- lookup ----------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ from palyra.skills.constants import (
     MAX_ENTRIES,
     MAX_ENTRY_BYTES,
     MODULES_PREFIX,
+    entry_size_limit,
+    oversized_entry,
 )
 from palyra.skills.errors import (
     ArtifactEntryTooLargeError,
@@ -395,8 +397,8 @@ def decode_archive(data: bytes, *, defer_crc_from: int = 1 << 62) -> ArchiveCont
             raise InvalidArtifactPathError(entry.name, f"not in canonical form '{name}'")
         if not is_allowed_entry_name(name):
             raise UnknownArtifactEntryError(name)
-        if entry.size > MAX_ENTRY_BYTES:
-            raise ArtifactEntryTooLargeError(name, entry.size, MAX_ENTRY_BYTES)
+        if entry.size > entry_size_limit(name):
+            raise ArtifactEntryTooLargeError(name, entry.size, entry_size_limit(name))
         declared_total += entry.size
         if declared_total > MAX_ARTIFACT_BYTES:
             raise ArtifactTooLargeError(declared_total, MAX_ARTIFACT_BYTES)
@@ -434,6 +436,9 @@ def decode_archive(data: bytes, *, defer_crc_from: int = 1 << 62) -> ArchiveCont
                 pending[kept] = entry.crc
     if expected_offset != cd_offset:
         raise UnexpectedArchiveDataError("bytes between the last entry and the central directory")
+    for name, content in contents.items():
+        if oversized_entry(name, content):  # only components may exceed the reference limit
+            raise ArtifactEntryTooLargeError(name, len(content), MAX_ENTRY_BYTES)
     # Archive (central directory) order, which is what callers and error messages expect.
     return ArchiveContents({name: contents[name] for name in names}, pending)
 

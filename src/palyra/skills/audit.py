@@ -21,6 +21,8 @@ from typing import Any
 from palyra import abi
 from palyra.errors import IoFailure
 from palyra.skills.constants import (
+    COMPONENT_MAGIC,
+    DEFAULT_AUDIT_MAX_COMPONENT_BYTES,
     DEFAULT_AUDIT_MAX_EXPORTED_FUNCTIONS,
     DEFAULT_AUDIT_MAX_MODULE_BYTES,
 )
@@ -125,6 +127,7 @@ class Blocklist:
 @dataclass(frozen=True)
 class AuditPolicy:
     max_module_bytes: int = DEFAULT_AUDIT_MAX_MODULE_BYTES
+    max_component_bytes: int = DEFAULT_AUDIT_MAX_COMPONENT_BYTES
     max_exported_functions: int = DEFAULT_AUDIT_MAX_EXPORTED_FUNCTIONS
     allow_device_capabilities: bool = False
     allow_wildcard_capabilities: bool = False
@@ -133,6 +136,7 @@ class AuditPolicy:
     def to_json(self) -> dict[str, Any]:
         return {
             "max_module_bytes": self.max_module_bytes,
+            "max_component_bytes": self.max_component_bytes,
             "max_exported_functions": self.max_exported_functions,
             "allow_device_capabilities": self.allow_device_capabilities,
             "allow_wildcard_capabilities": self.allow_wildcard_capabilities,
@@ -267,15 +271,10 @@ def import_violation(item: WasmImport, declared: set[str]) -> str | None:
 
 
 def component_import_violation(name: str, declared: set[str]) -> str | None:
-    """Why a component import would not be satisfied for this manifest, or None."""
-    for prefix, capability in abi.COMPONENT_IMPORTS:
-        if name.startswith(prefix):
-            if capability is not None and capability not in declared:
-                return f"{name} needs the '{capability}' capability, which is not declared"
-            return None
-    if name.startswith("wasi:sockets/"):
-        return f"{name} asks for raw sockets; network access goes through declared HTTP egress only"
-    return f"{name} is not an interface the sandbox provides"
+    """Why the sandbox would not link a component import, or None. Capabilities are checked
+    per host function at call time; ``declared`` only matters for core modules."""
+    klass, reason = abi.classify_component_import(name)
+    return reason if klass is abi.ImportClass.REFUSED else None
 
 
 def _import_check(path: str, summary: WasmSummary, manifest: SkillManifest) -> AuditCheck:
@@ -285,17 +284,24 @@ def _import_check(path: str, summary: WasmSummary, manifest: SkillManifest) -> A
         check_id, what = "wasm_component_imports", "component"
         labels = [f"{imp.module} ({imp.kind})" for imp in summary.imports]
         found = [component_import_violation(imp.module, declared) for imp in summary.imports]
+        inert = [
+            imp.module
+            for imp in summary.imports
+            if abi.classify_component_import(imp.module)[0] is abi.ImportClass.INERT
+        ]
     else:
         check_id, what = "wasm_import_policy", "module"
         labels = [f"{imp.module}::{imp.name}" for imp in summary.imports]
         found = [import_violation(imp, declared) for imp in summary.imports]
     violations = [v for v in found if v is not None]
-    details = {
+    details: dict[str, Any] = {
         "module_path": path,
         "imports": labels,
         "declared_capabilities": sorted(declared),
         "violations": violations,
     }
+    if summary.kind == "component":
+        details["inert_imports"] = inert
     if violations:
         shown = "; ".join(violations[:5]) + ("; ..." if len(violations) > 5 else "")
         return _fail(
@@ -303,9 +309,13 @@ def _import_check(path: str, summary: WasmSummary, manifest: SkillManifest) -> A
             f"{what} '{path}' has imports the sandbox will not grant: {shown}",
             details,
         )
-    return _pass(
-        check_id, f"{what} '{path}' imports only what its declared capabilities cover", details
-    )
+    message = f"{what} '{path}' imports only what its declared capabilities cover"
+    if details.get("inert_imports"):
+        message += (
+            f" ({len(details['inert_imports'])} WASI filesystem/socket interface(s) linked "
+            "inert: no preopened directories, no network)"
+        )
+    return _pass(check_id, message, details)
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,13 +401,15 @@ def _module_checks(
     path: str, data: bytes, manifest: SkillManifest, policy: AuditPolicy
 ) -> list[AuditCheck]:
     size = len(data)
-    limit = policy.max_module_bytes
+    is_component = data.startswith(COMPONENT_MAGIC)
+    limit = policy.max_component_bytes if is_component else policy.max_module_bytes
+    limit_name = "max_component_bytes" if is_component else "max_module_bytes"
     if size > limit:
         return [
             _fail(
                 "wasm_module_size_limit",
-                f"module '{path}' exceeds max_module_bytes ({size} > {limit})",
-                {"module_path": path, "module_bytes": size, "max_module_bytes": limit},
+                f"module '{path}' exceeds {limit_name} ({size} > {limit})",
+                {"module_path": path, "module_bytes": size, limit_name: limit},
             )
         ]
     try:
@@ -448,8 +460,8 @@ def _module_checks(
     checks.append(
         _pass(
             "wasm_module_size_limit",
-            f"module '{path}' is within max_module_bytes ({size} <= {limit})",
-            {"module_path": path, "module_bytes": size, "max_module_bytes": limit},
+            f"module '{path}' is within {limit_name} ({size} <= {limit})",
+            {"module_path": path, "module_bytes": size, limit_name: limit},
         )
     )
     checks.extend(_export_and_import_checks(path, summary, manifest, policy))
@@ -492,7 +504,18 @@ def _export_and_import_checks(
     wasi_fs = [
         imp for imp in summary.imports if imp.module.strip().lower().startswith("wasi:filesystem")
     ]
-    if wasi_fs and not filesystem_declared:
+    if wasi_fs and summary.kind == "component":
+        # Linked inert for components (abi.COMPONENT_IMPORT_RULES): no directory is ever
+        # preopened, so declaring filesystem roots would not make them reach anything either.
+        checks.append(
+            _pass(
+                "wasm_wasi_filesystem_imports",
+                f"component '{path}' imports wasi:filesystem, linked inert "
+                "(the sandbox preopens no directories)",
+                {"module_path": path, "filesystem_declared": filesystem_declared, "inert": True},
+            )
+        )
+    elif wasi_fs and not filesystem_declared:
         checks.append(
             _fail(
                 "wasm_wasi_filesystem_imports",

@@ -19,6 +19,7 @@ from palyra.skills.archive import read_archive, write_archive
 from palyra.skills.compat import assert_runtime_compatibility
 from palyra.skills.constants import (
     ASSETS_PREFIX,
+    COMPONENT_MAGIC,
     MANIFEST_ENTRY,
     MAX_ARTIFACT_BYTES,
     MAX_ENTRIES,
@@ -27,6 +28,8 @@ from palyra.skills.constants import (
     PROVENANCE_ENTRY,
     SBOM_ENTRY,
     SIGNATURE_ENTRY,
+    entry_size_limit,
+    oversized_entry,
 )
 from palyra.skills.digests import entry_digests
 from palyra.skills.errors import (
@@ -76,8 +79,12 @@ def entry_path_from_cli(raw: str) -> str:
 
 
 def _insert(entries: dict[str, bytes], name: str, data: bytes) -> None:
-    if len(data) > MAX_ENTRY_BYTES:
-        raise ArtifactEntryTooLargeError(name, len(data), MAX_ENTRY_BYTES)
+    if oversized_entry(name, data):
+        raise ArtifactEntryTooLargeError(
+            name,
+            len(data),
+            entry_size_limit(name) if data.startswith(COMPONENT_MAGIC) else MAX_ENTRY_BYTES,
+        )
     if name in entries:
         raise DuplicateArtifactEntryError(name)
     entries[name] = data

@@ -25,6 +25,11 @@ KEY_ID_PREFIX: Final = "ed25519:"  # wire
 
 MAX_ARTIFACT_BYTES: Final = 64 * 1024 * 1024
 MAX_ENTRY_BYTES: Final = 16 * 1024 * 1024
+# Format extension: a module entry that is a WebAssembly *component* may be larger, because a
+# componentize-py guest (CPython inside) is ~18 MB. Core modules keep the reference limit, so
+# every artifact the reference can produce or run is unaffected (docs/artifact-format.md).
+MAX_COMPONENT_ENTRY_BYTES: Final = 32 * 1024 * 1024
+COMPONENT_MAGIC: Final = b"\x00asm\x0d\x00\x01\x00"
 MAX_ENTRIES: Final = 256
 
 # Stricter than the reference: bounds for documents that are parsed, not just hashed.
@@ -38,6 +43,7 @@ MAX_COMPRESSION_RATIO: Final = 100
 COMPRESSION_RATIO_FLOOR_BYTES: Final = 1024 * 1024
 
 DEFAULT_AUDIT_MAX_MODULE_BYTES: Final = 8 * 1024 * 1024
+DEFAULT_AUDIT_MAX_COMPONENT_BYTES: Final = MAX_COMPONENT_ENTRY_BYTES
 DEFAULT_AUDIT_MAX_EXPORTED_FUNCTIONS: Final = 128
 DEFAULT_WALL_CLOCK_TIMEOUT_MS: Final = 30_000
 DEFAULT_FUEL_BUDGET: Final = 10_000_000
@@ -64,3 +70,18 @@ PLUGIN_CONTRACT_KINDS: Final = (
 )
 CONFIG_PROPERTY_TYPES: Final = ("string", "integer", "number", "boolean", "string_list")
 SECRET_LIKE_CONFIG_MARKERS: Final = ("secret", "token", "password", "api_key", "client_key")
+
+
+def entry_size_limit(name: str) -> int:
+    """The most bytes an entry may declare: module entries may be components (checked after
+    reading by :func:`oversized_entry`)."""
+    if name.startswith(MODULES_PREFIX) and name.endswith(".wasm"):
+        return MAX_COMPONENT_ENTRY_BYTES
+    return MAX_ENTRY_BYTES
+
+
+def oversized_entry(name: str, data: bytes) -> bool:
+    """True when an entry is over the reference limit without being a component module."""
+    if len(data) <= MAX_ENTRY_BYTES:
+        return False
+    return len(data) > entry_size_limit(name) or not data.startswith(COMPONENT_MAGIC)
