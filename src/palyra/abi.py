@@ -116,8 +116,14 @@ COMPONENT_IMPORT_RULES: Final[tuple[tuple[str, ImportClass], ...]] = (
 WASI_VERSION_PREFIX: Final = "0.2."
 
 
-def classify_component_import(name: str) -> tuple[ImportClass, str]:
-    """The class of one imported interface name (``ns:pkg/iface@version``) and why."""
+def classify_component_import(name: str, kind: str = "instance") -> tuple[ImportClass, str]:
+    """The class of one top-level component import and why. Interfaces are instance imports
+    named ``ns:pkg/iface@version``; a type import only names a type (from a ``use`` in the
+    world) and carries no authority; any other kind is not provided."""
+    if kind == "type":
+        return ImportClass.PROVIDED, f"{name} is a type"
+    if kind != "instance":
+        return ImportClass.REFUSED, f"{name} is a top-level {kind} import; only interfaces are"
     base, _, version = name.partition("@")
     for prefix, klass in COMPONENT_IMPORT_RULES:
         if not base.startswith(prefix):

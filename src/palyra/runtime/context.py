@@ -114,12 +114,14 @@ class CallContext:
         tool_id: str,
         input_bytes: bytes,
         grants: CallGrants,
+        tool_name: str | None = None,
         limits: RuntimeLimits,
         services: HostServices,
         deadline: float,
     ) -> None:
         self.skill_id = skill_id
         self.tool_id = tool_id.encode()
+        self.tool_name = tool_name or tool_id.rpartition(".")[2]
         self.input = input_bytes
         self.grants = grants
         self.limits = limits
@@ -143,6 +145,7 @@ class CallContext:
         self._storage: SkillStorage | None = None
         self._compat: dict[str, list[str]] | None = None
         self.denied: list[str] = []  # capabilities refused during this call
+        self._stdio: dict[str, bytearray] = {}
 
     # ---- guest memory -----------------------------------------------------------------------
 
@@ -277,6 +280,44 @@ class CallContext:
         message = data.decode("utf-8", "replace")
         self.logs.append(LogLine(level, message, (time.monotonic() - self.started) * 1000))
         return OK
+
+    def stdio_sink(self, level: str) -> Callable[[bytes], int]:
+        """A WASI stdout/stderr callback: complete lines become log lines under the usual
+        caps; everything over the caps is dropped (and counted) but reported as written, so
+        a chatty guest is neither stalled nor failed by its own output."""
+        pending = self._stdio.setdefault(level, bytearray())
+        limit = self.limits.max_log_line_bytes
+
+        def write(data: bytes) -> int:
+            if self.logs_full():
+                if data:
+                    self.dropped_logs += 1
+                return len(data)
+            if len(data) > limit * 4:
+                self.dropped_logs += 1
+            pending.extend(data[: limit * 4])
+            while pending:
+                cut = pending.find(b"\n")
+                if cut < 0:
+                    if len(pending) < limit:
+                        break
+                    cut = limit
+                self.append_log(level, bytes(pending[:cut]))
+                del pending[: cut + 1 if cut < len(pending) and pending[cut] == 10 else cut]
+            return len(data)
+
+        return write
+
+    def flush_stdio(self) -> None:
+        for level, pending in self._stdio.items():
+            if pending:
+                self.append_log(level, bytes(pending))
+                pending.clear()
+
+    def last_egress_reason(self) -> str:
+        if self._egress is None or not self._egress.records:
+            return ""
+        return self._egress.records[-1].reason[:300]
 
     def tool_id_read(self, caller: Any, ptr: int, length: int) -> int:
         copied = self._copy_out(caller, ptr, length, self.tool_id)

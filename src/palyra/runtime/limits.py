@@ -22,9 +22,15 @@ class RuntimeLimits:
     instances: int = 4
     tables: int = 4
     memories: int = 1
+    # Components are made of many core instances (a componentize-py guest has about 15, with
+    # several tables and memories); these bound a component's store instead of the above.
+    component_instances: int = 32
+    component_tables: int = 16
+    component_memories: int = 4
     timeout_ms: int = 30_000
     max_wasm_stack: int = 512 * KIB
     max_module_bytes: int = 8 * MIB
+    max_component_bytes: int = 32 * MIB
     max_input_bytes: int = 1 * MIB
     max_output_bytes: int = 1 * MIB
     max_result_bytes: int = 4 * MIB

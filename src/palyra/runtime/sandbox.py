@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wasmtime
 
@@ -24,7 +25,10 @@ from palyra.runtime.engine import TICKER, EngineConfig
 from palyra.runtime.fastcall import FAST
 from palyra.runtime.hostfuncs import HostLinker, current, set_current
 from palyra.runtime.limits import RuntimeLimits
-from palyra.runtime.modules import CompiledModule, ModuleCache
+from palyra.runtime.modules import COMPONENT_MAGIC, CompiledModule, ModuleCache
+
+if TYPE_CHECKING:
+    from palyra.runtime.components import CompiledComponent, ComponentRuntime
 
 _MEMORY = b"memory"
 _FRAMES = 16
@@ -35,7 +39,7 @@ class CallResult:
     output: Any
     exit_code: int
     export: str
-    abi: str  # "data" or "compat"
+    abi: str  # "data", "compat" or "component"
     fuel_used: int
     duration_ms: float
     memory_bytes: int
@@ -148,9 +152,28 @@ class Sandbox:
         self.engine = self.modules.engine
         self.engine_address = ffi.address(self.engine)
         self.memory_ceiling = self.modules.engine_config.memory_reservation
+        self._cache_dir = cache_dir
+        self._components: ComponentRuntime | None = None
+        self._components_lock = threading.Lock()
 
-    def load(self, module_bytes: bytes, limits: RuntimeLimits | None = None) -> CompiledModule:
+    @property
+    def components(self) -> ComponentRuntime:
+        """The component host, created on first use (its engine and WASI linker cost a few
+        milliseconds that core-module-only sandboxes never pay)."""
+        with self._components_lock:
+            if self._components is None:
+                from palyra.runtime.components import ComponentRuntime
+
+                self._components = ComponentRuntime(self._cache_dir)
+            return self._components
+
+    def load(
+        self, module_bytes: bytes, limits: RuntimeLimits | None = None
+    ) -> CompiledModule | CompiledComponent:
+        """Compile (or fetch) a core module or a component, by its header."""
         limits = limits or DEFAULT_LIMITS
+        if module_bytes.startswith(COMPONENT_MAGIC):
+            return self.components.load(module_bytes, limits.max_component_bytes)
         return self.modules.load(module_bytes, limits.max_module_bytes)
 
     def run(
@@ -183,7 +206,7 @@ class Sandbox:
 
     def run_compiled(
         self,
-        compiled: CompiledModule,
+        compiled: CompiledModule | CompiledComponent,
         *,
         input_value: Any = None,
         input_bytes: bytes | None = None,
@@ -197,10 +220,111 @@ class Sandbox:
         """Like :meth:`run` for a module already loaded with :meth:`load` (no re-hashing)."""
         limits = limits or DEFAULT_LIMITS
         raw_input = _encode_input(input_value, input_bytes, limits)
+        if not isinstance(compiled, CompiledModule):
+            return self._call_component(
+                compiled, raw_input, skill_id, tool_id, tool_name, grants or DEFAULT_GRANTS, limits
+            )
         export = choose_export(compiled, tool_name, default_entrypoint)
         return self._call(
             compiled, export, raw_input, skill_id, tool_id, grants or DEFAULT_GRANTS, limits
         )
+
+    def _call_component(
+        self,
+        compiled: CompiledComponent,
+        raw_input: bytes,
+        skill_id: str,
+        tool_id: str,
+        tool_name: str | None,
+        grants: CallGrants,
+        limits: RuntimeLimits,
+    ) -> CallResult:
+        """``call(tool, input)`` of the palyra:skill world: ok is the output's JSON text, err
+        a ``tool-error`` record."""
+        from palyra.runtime.component_values import tool_failure
+
+        if current() is not None:
+            raise errors.RuntimeFailure("a sandbox call cannot start inside another call")
+        try:
+            input_text = raw_input.decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.InvalidInput("component input must be UTF-8 JSON text") from None
+        started = time.monotonic()
+        ctx = CallContext(
+            skill_id=skill_id,
+            tool_id=tool_id,
+            tool_name=tool_name,
+            input_bytes=raw_input,
+            grants=grants,
+            limits=limits,
+            services=self.services,
+            deadline=started + limits.timeout_ms / 1000,
+        )
+        with TICKER:
+            set_current(ctx)
+            try:
+                value, fuel_used = self.components.call(
+                    compiled, "call", (ctx.tool_name, input_text), ctx, limits
+                )
+            finally:
+                set_current(None)
+                ctx.close()
+        result = CallResult(
+            output=None,
+            exit_code=0,
+            export="call",
+            abi="component",
+            fuel_used=fuel_used,
+            duration_ms=(time.monotonic() - started) * 1000,
+            memory_bytes=0,
+            logs=ctx.logs,
+            dropped_logs=ctx.dropped_logs,
+            egress=ctx.egress_records(),
+            module_sha256=compiled.info.sha256,
+        )
+        if not isinstance(value, str):
+            result.exit_code = 1
+            details = _call_details(result)
+            if ctx.denied:
+                details["denied_capabilities"] = sorted(set(ctx.denied))
+            raise tool_failure(value, ctx.redact_text, details)
+        output = value.encode("utf-8", "surrogatepass")
+        if len(output) > limits.max_output_bytes:
+            raise errors.InvalidOutput(
+                f"output exceeds {limits.max_output_bytes} bytes", details=_call_details(result)
+            )
+        result.output = _decode_output(ctx.redact(output), result)
+        return result
+
+    def describe_component(self, module_bytes: bytes, limits: RuntimeLimits | None = None) -> Any:
+        """The tool list a component reports through its ``describe`` export (decoded JSON),
+        run in the sandbox like any call: no grants, the usual limits."""
+        limits = limits or DEFAULT_LIMITS
+        compiled = self.load(module_bytes, limits)
+        if isinstance(compiled, CompiledModule):
+            raise errors.InvalidModule("describe needs a component; this is a core module")
+        ctx = CallContext(
+            skill_id="dev.local",
+            tool_id="dev.local.describe",
+            input_bytes=b"",
+            grants=DEFAULT_GRANTS,
+            limits=limits,
+            services=self.services,
+            deadline=time.monotonic() + limits.timeout_ms / 1000,
+        )
+        with TICKER:
+            set_current(ctx)
+            try:
+                value, _fuel = self.components.call(compiled, "describe", (), ctx, limits)
+            finally:
+                set_current(None)
+                ctx.close()
+        if not isinstance(value, str) or len(value) > limits.max_output_bytes:
+            raise errors.InvalidOutput("describe returned no text or too much of it")
+        try:
+            return _DECODER.decode(value)
+        except (ValueError, RecursionError):
+            raise errors.InvalidOutput("describe did not return valid JSON") from None
 
     def _call(
         self,

@@ -14,6 +14,7 @@ from typing import Any
 from palyra.runtime import errors
 from palyra.runtime.context import CallGrants
 from palyra.runtime.limits import RuntimeLimits
+from palyra.runtime.modules import CompiledModule
 from palyra.runtime.sandbox import CallResult, Sandbox
 from palyra.skills.grants import CapabilityGrants, capability_grants_from_manifest
 from palyra.skills.inspect import SkillInspection
@@ -107,6 +108,13 @@ def find_tool(manifest: SkillManifest, tool: str) -> Tool:
     )
 
 
+def _exports_tool(sandbox: Sandbox, inspection: SkillInspection, path: str, tool: Tool) -> bool:
+    compiled = sandbox.load(inspection.entries[path])
+    if isinstance(compiled, CompiledModule):
+        return tool.name in compiled.info.entry_exports
+    return False  # a component's tools are behind one ``call`` export: name it explicitly
+
+
 def select_module(inspection: SkillInspection, sandbox: Sandbox, tool: Tool) -> str:
     """The manifest's default module, else the only module, else the one exporting the tool."""
     modules = inspection.modules
@@ -117,11 +125,7 @@ def select_module(inspection: SkillInspection, sandbox: Sandbox, tool: Tool) -> 
         return default
     if len(modules) == 1:
         return modules[0]
-    exporting = [
-        path
-        for path in modules
-        if tool.name in sandbox.load(inspection.entries[path]).info.entry_exports
-    ]
+    exporting = [path for path in modules if _exports_tool(sandbox, inspection, path, tool)]
     if len(exporting) != 1:
         raise errors.InvalidModule(
             f"cannot tell which of {len(modules)} modules implements '{tool.id}'; "

@@ -270,10 +270,10 @@ def import_violation(item: WasmImport, declared: set[str]) -> str | None:
     return None
 
 
-def component_import_violation(name: str, declared: set[str]) -> str | None:
+def component_import_violation(name: str, kind: str = "instance") -> str | None:
     """Why the sandbox would not link a component import, or None. Capabilities are checked
-    per host function at call time; ``declared`` only matters for core modules."""
-    klass, reason = abi.classify_component_import(name)
+    per host function at call time, so the manifest does not change the answer."""
+    klass, reason = abi.classify_component_import(name, kind)
     return reason if klass is abi.ImportClass.REFUSED else None
 
 
@@ -283,11 +283,11 @@ def _import_check(path: str, summary: WasmSummary, manifest: SkillManifest) -> A
     if summary.kind == "component":
         check_id, what = "wasm_component_imports", "component"
         labels = [f"{imp.module} ({imp.kind})" for imp in summary.imports]
-        found = [component_import_violation(imp.module, declared) for imp in summary.imports]
+        found = [component_import_violation(imp.module, imp.kind) for imp in summary.imports]
         inert = [
             imp.module
             for imp in summary.imports
-            if abi.classify_component_import(imp.module)[0] is abi.ImportClass.INERT
+            if abi.classify_component_import(imp.module, imp.kind)[0] is abi.ImportClass.INERT
         ]
     else:
         check_id, what = "wasm_import_policy", "module"
