@@ -289,7 +289,10 @@ def test_component_imports_are_listed_and_allowed(build: Builder) -> None:
     assert found.details is not None
     assert "wasi:io/streams@0.2.9 (instance)" in found.details["imports"]
     # Filesystem and sockets are linked inert, and the report says so.
-    assert found.details["inert_imports"] == ["wasi:filesystem/types@0.2.0", "wasi:sockets/tcp@0.2.9"]
+    assert found.details["inert_imports"] == [
+        "wasi:filesystem/types@0.2.0",
+        "wasi:sockets/tcp@0.2.9",
+    ]
     assert "linked inert" in found.message
     fs = next(c for c in report.checks if c.check_id == "wasm_wasi_filesystem_imports")
     assert fs.status == CheckStatus.PASS and fs.details is not None and fs.details["inert"]

@@ -403,6 +403,12 @@ def _classify(
         return errors.FuelExhausted(f"call used its whole fuel budget of {limits.fuel}")
     if "wasm trap: interrupt" in text:
         return errors.TimedOut(f"call exceeded its {limits.timeout_ms} ms wall-clock budget")
+    if "too much data is being copied" in text:
+        # wasmtime bounds the bytes a call may copy across the component boundary (about
+        # 100 MB of lowered values; a list<u8> costs 32 bytes per byte in the C API).
+        return errors.ResourceLimit(
+            f"call copied more data between host and guest than wasmtime allows: {reason}"
+        )
     if instantiating:
         if "memory" in text and ("limit" in text or "minimum size" in text):
             return errors.MemoryLimit(f"component needs more memory than allowed: {reason}")
