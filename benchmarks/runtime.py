@@ -174,8 +174,9 @@ def bench_echo(rounds: int, inner: int) -> None:
     # no host calls, no Python bookkeeping — what any fresh-store design pays at minimum.
     from palyra.runtime import ffi
 
-    bare = sandbox.load(
-        bytes(wasmtime.wat2wasm('(module (func (export "run") (result i32) i32.const 0))'))
+    bare = sandbox.modules.load(
+        bytes(wasmtime.wat2wasm('(module (func (export "run") (result i32) i32.const 0))')),
+        1 << 20,
     )
 
     def floor() -> None:
