@@ -28,15 +28,10 @@ from wasmtime import component as wc
 
 from palyra import abi
 from palyra.runtime import errors
-from palyra.runtime.component_values import (
-    host_error,
-    install_bytes_fast_path,
-    make_record,
-    tool_failure,
-)
+from palyra.runtime.component_values import host_error, install_bytes_fast_path, make_record
 from palyra.runtime.context import LOG_LEVELS, CallContext
 from palyra.runtime.engine import TICKER, EngineConfig, get_engine
-from palyra.runtime.hostfuncs import current
+from palyra.runtime.hostfuncs import current, set_current
 from palyra.runtime.limits import RuntimeLimits
 from palyra.runtime.modules import DiskCodeCache
 from palyra.skills.constants import COMPONENT_MAGIC
@@ -57,7 +52,6 @@ _MAX_FRAMES = 16
 class ComponentInfo:
     sha256: str
     imports: tuple[str, ...]
-    exports: frozenset[str]
 
 
 class CompiledComponent:
@@ -93,7 +87,6 @@ def describe_component(data: bytes, max_bytes: int) -> ComponentInfo:
     return ComponentInfo(
         sha256=hashlib.sha256(data).hexdigest(),
         imports=names,
-        exports=frozenset(item.name for item in summary.exports),
     )
 
 
@@ -160,7 +153,7 @@ def _secret_get(ctx: CallContext, scope: str, key: str) -> Any:
     return value
 
 
-def _storage_result(ctx: CallContext, result: Any, what: str) -> Any:
+def _storage_result(result: Any, what: str) -> Any:
     if isinstance(result, int) and not isinstance(result, bool) and result < 0:
         return host_error(result, what)
     return result
@@ -174,7 +167,7 @@ def _storage_get(ctx: CallContext, key: str) -> Any:
     result = ctx.storage_op(get)
     if isinstance(result, bytes) and len(result) > ctx.limits.max_result_bytes:
         return host_error(-4, "value exceeds the result size limit")
-    return _storage_result(ctx, result, f"storage key '{key[:100]}'")
+    return _storage_result(result, f"storage key '{key[:100]}'")
 
 
 def _storage_put(ctx: CallContext, key: str, value: bytes) -> Any:
@@ -184,14 +177,14 @@ def _storage_put(ctx: CallContext, key: str, value: bytes) -> Any:
     def put(storage: Any) -> None:
         storage.put(key, value)
 
-    return _storage_result(ctx, ctx.storage_op(put), f"storage key '{key[:100]}'")
+    return _storage_result(ctx.storage_op(put), f"storage key '{key[:100]}'")
 
 
 def _storage_delete(ctx: CallContext, key: str) -> Any:
     def delete(storage: Any) -> None:
         storage.delete(key)
 
-    return _storage_result(ctx, ctx.storage_op(delete), f"storage key '{key[:100]}'")
+    return _storage_result(ctx.storage_op(delete), f"storage key '{key[:100]}'")
 
 
 def _storage_list(ctx: CallContext, prefix: str) -> Any:
@@ -202,7 +195,7 @@ def _storage_list(ctx: CallContext, prefix: str) -> Any:
     result = ctx.storage_op(listing)
     if isinstance(result, list) and sum(len(k) + 8 for k in result) > ctx.limits.max_result_bytes:
         return host_error(-4, "listing exceeds the result size limit")
-    return _storage_result(ctx, result, f"storage prefix '{prefix[:100]}'")
+    return _storage_result(result, f"storage prefix '{prefix[:100]}'")
 
 
 def _channel_send(ctx: CallContext, channel: str, message: str) -> Any:
@@ -361,32 +354,50 @@ class ComponentRuntime:
         ctx: CallContext,
         limits: RuntimeLimits,
     ) -> tuple[Any, int]:
-        """Instantiate and call ``export``; returns (result, fuel used). The caller holds the
-        ticker and has made ``ctx`` current."""
+        """Instantiate and call ``export`` with ``ctx`` as the thread's call; returns (result,
+        fuel used). ``ctx`` is closed afterwards."""
+        if current() is not None:
+            # A host service running another tool on this thread would share the thread's
+            # call context and wall-clock registration with the outer call.
+            raise errors.RuntimeFailure("a sandbox call cannot start inside another call")
         store = self.new_store(ctx, limits)
-        store.set_epoch_deadline(TICKER.ticks_for(max(0.0, ctx.deadline - time.monotonic())))
+        with TICKER:
+            store.set_epoch_deadline(TICKER.ticks_for(max(0.0, ctx.deadline - time.monotonic())))
+            set_current(ctx)
+            try:
+                return self._instantiate_and_call(compiled, export, args, ctx, store, limits)
+            finally:
+                set_current(None)
+                ctx.flush_stdio()
+                ctx.close()
+                del store
+
+    def _instantiate_and_call(
+        self,
+        compiled: CompiledComponent,
+        export: str,
+        args: tuple[Any, ...],
+        ctx: CallContext,
+        store: wasmtime.Store,
+        limits: RuntimeLimits,
+    ) -> tuple[Any, int]:
         try:
-            try:
-                instance = self.linker.instantiate(store, compiled.component)
-            except wasmtime.WasmtimeError as exc:
-                raise _classify(exc, ctx, store, limits, instantiating=True) from None
-            func = instance.get_func(store, export)
-            if func is None:
-                raise errors.MissingExport(f"component exports no function named '{export}'")
-            try:
-                result = func(store, *args)
-            except wasmtime.WasmtimeError as exc:
-                raise _classify(exc, ctx, store, limits, instantiating=False) from None
-            return result, limits.fuel - store.get_fuel()
-        finally:
-            ctx.flush_stdio()
-            del store
+            instance = self.linker.instantiate(store, compiled.component)
+        except wasmtime.WasmtimeError as exc:
+            raise _classify(exc, ctx, limits, instantiating=True) from None
+        func = instance.get_func(store, export)
+        if func is None:
+            raise errors.MissingExport(f"component exports no function named '{export}'")
+        try:
+            result = func(store, *args)
+        except wasmtime.WasmtimeError as exc:
+            raise _classify(exc, ctx, limits, instantiating=False) from None
+        return result, limits.fuel - store.get_fuel()
 
 
 def _classify(
     exc: wasmtime.WasmtimeError,
     ctx: CallContext,
-    store: wasmtime.Store,
     limits: RuntimeLimits,
     *,
     instantiating: bool,
@@ -426,13 +437,3 @@ def _classify(
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())[:500]
-
-
-__all__ = [
-    "COMPONENT_ENGINE",
-    "CompiledComponent",
-    "ComponentInfo",
-    "ComponentRuntime",
-    "describe_component",
-    "tool_failure",
-]

@@ -298,12 +298,14 @@ class CallContext:
             pending.extend(data[: limit * 4])
             while pending:
                 cut = pending.find(b"\n")
-                if cut < 0:
-                    if len(pending) < limit:
-                        break
-                    cut = limit
-                self.append_log(level, bytes(pending[:cut]))
-                del pending[: cut + 1 if cut < len(pending) and pending[cut] == 10 else cut]
+                if cut >= 0:  # a whole line: log it, drop the newline
+                    self.append_log(level, bytes(pending[:cut]))
+                    del pending[: cut + 1]
+                elif len(pending) >= limit:  # an endless line: log it in line-sized pieces
+                    self.append_log(level, bytes(pending[:limit]))
+                    del pending[:limit]
+                else:
+                    break
             return len(data)
 
         return write

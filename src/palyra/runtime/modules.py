@@ -33,10 +33,10 @@ from palyra.runtime.errors import (
     ResourceLimit,
     RuntimeFailure,
 )
+from palyra.skills.constants import COMPONENT_MAGIC
 from palyra.skills.wasm_binary import WasmFormatError, WasmSummary, parse_wasm
 
 CORE_MAGIC = b"\x00asm\x01\x00\x00\x00"
-COMPONENT_MAGIC = b"\x00asm\x0d\x00\x01\x00"
 _MAC_BYTES = 32
 
 # Returns the linker (holding every host function) for an engine.

@@ -25,7 +25,8 @@ from palyra.runtime.engine import TICKER, EngineConfig
 from palyra.runtime.fastcall import FAST
 from palyra.runtime.hostfuncs import HostLinker, current, set_current
 from palyra.runtime.limits import RuntimeLimits
-from palyra.runtime.modules import COMPONENT_MAGIC, CompiledModule, ModuleCache
+from palyra.runtime.modules import CompiledModule, ModuleCache
+from palyra.skills.constants import COMPONENT_MAGIC
 
 if TYPE_CHECKING:
     from palyra.runtime.components import CompiledComponent, ComponentRuntime
@@ -243,8 +244,6 @@ class Sandbox:
         a ``tool-error`` record."""
         from palyra.runtime.component_values import tool_failure
 
-        if current() is not None:
-            raise errors.RuntimeFailure("a sandbox call cannot start inside another call")
         try:
             input_text = raw_input.decode("utf-8")
         except UnicodeDecodeError:
@@ -260,15 +259,9 @@ class Sandbox:
             services=self.services,
             deadline=started + limits.timeout_ms / 1000,
         )
-        with TICKER:
-            set_current(ctx)
-            try:
-                value, fuel_used = self.components.call(
-                    compiled, "call", (ctx.tool_name, input_text), ctx, limits
-                )
-            finally:
-                set_current(None)
-                ctx.close()
+        value, fuel_used = self.components.call(
+            compiled, "call", (ctx.tool_name, input_text), ctx, limits
+        )
         result = CallResult(
             output=None,
             exit_code=0,
@@ -312,13 +305,7 @@ class Sandbox:
             services=self.services,
             deadline=time.monotonic() + limits.timeout_ms / 1000,
         )
-        with TICKER:
-            set_current(ctx)
-            try:
-                value, _fuel = self.components.call(compiled, "describe", (), ctx, limits)
-            finally:
-                set_current(None)
-                ctx.close()
+        value, _fuel = self.components.call(compiled, "describe", (), ctx, limits)
         if not isinstance(value, str) or len(value) > limits.max_output_bytes:
             raise errors.InvalidOutput("describe returned no text or too much of it")
         try:
