@@ -1,0 +1,1 @@
+"""Tests of the Palyra Python skill SDK (run on the host CPython)."""
