@@ -19,42 +19,27 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from palyra.errors import PalyraError
-from palyra.fsutil import atomic_write
+from palyra.authoring.build_cache import (
+    BuildError,
+    BuildResult,
+    Progress,
+    cached_build,
+    digest_files,
+    quiet,
+    source_files,
+)
 from palyra.skills.constants import COMPONENT_MAGIC, MAX_COMPONENT_ENTRY_BYTES
 
 APP_MODULE = "app"
 ENTRY_MODULE = "palyra_entry"
 WORLD = "skill"
 BUILD_TIMEOUT_SECONDS = 600
-MAX_SOURCE_FILES = 500
-MAX_SOURCE_BYTES = 16 * 1024 * 1024
-_SKIPPED_DIRS = {"tests", "build", "__pycache__", ".venv", "venv", "node_modules"}
+_PY = frozenset({".py"})
 
-Progress = Callable[[str], None]
-
-
-class BuildError(PalyraError):
-    kind = "build_failed"
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    output: Path
-    digest: str  # the build key (toolchain + SDK + sources)
-    cached: bool
-    seconds: float
-    size: int
-
-
-def _quiet(_message: str) -> None:
-    pass
+__all__ = ["BuildError", "BuildResult", "build_key", "build_python_skill", "sdk_dir"]
 
 
 def sdk_dir() -> Path:
@@ -72,60 +57,13 @@ def sdk_dir() -> Path:
     return found
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(
-            d for d in dirnames if d not in _SKIPPED_DIRS and not d.startswith(".")
-        )
-        for name in sorted(filenames):
-            if name.endswith(".py") and not name.startswith("."):
-                yield Path(dirpath) / name
-
-
-def source_files(source: Path) -> list[Path]:
-    """The skill's Python sources (tests/, build/ and hidden directories excluded), bounded."""
-    files: list[Path] = []
-    total = 0
-    for path in _walk(source):
-        if path.is_symlink():
-            raise BuildError(f"{path.relative_to(source)} is a symlink; sources must be files")
-        files.append(path)
-        total += path.stat().st_size
-        if len(files) > MAX_SOURCE_FILES or total > MAX_SOURCE_BYTES:
-            raise BuildError(
-                f"{source} has more than {MAX_SOURCE_FILES} Python files or "
-                f"{MAX_SOURCE_BYTES} bytes of sources"
-            )
-    return files
-
-
 def build_key(source: Path, sdk: Path) -> str:
     digest = hashlib.sha256()
     digest.update(f"componentize-py={metadata.version('componentize-py')}\0".encode())
     digest.update(f"world={WORLD};app={APP_MODULE}\0".encode())
-    for label, root, files in (
-        (
-            "sdk",
-            sdk,
-            [p for p in sorted(sdk.rglob("*")) if p.is_file() and p.suffix in {".py", ".wit"}],
-        ),
-        ("src", source, source_files(source)),
-    ):
-        for path in files:
-            if "__pycache__" in path.parts:
-                continue
-            digest.update(f"{label}:{path.relative_to(root).as_posix()}\0".encode())
-            data = path.read_bytes()
-            digest.update(len(data).to_bytes(8, "big") + data)
+    digest_files(digest, "sdk", sdk, source_files(sdk, frozenset({".py", ".wit"})))
+    digest_files(digest, "src", source, source_files(source, _PY))
     return digest.hexdigest()
-
-
-def default_cache_dir() -> Path:
-    explicit = os.environ.get("PALYRA_BUILD_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "palyra" / "builds"
 
 
 def build_python_skill(
@@ -133,38 +71,25 @@ def build_python_skill(
     output: Path,
     *,
     cache_dir: Path | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
 ) -> BuildResult:
     """Build ``source`` (a directory with ``app.py``) into the component ``output``."""
-    started = time.monotonic()
     source = source.resolve()
     if not (source / f"{APP_MODULE}.py").is_file():
         raise BuildError(f"{source} has no {APP_MODULE}.py (the module defining the tools)")
     sdk = sdk_dir()
+
+    def produce() -> bytes:
+        progress(f"componentize-py: building {source.name} (about 10 s)")
+        data = _componentize(source, sdk)
+        if len(data) > MAX_COMPONENT_ENTRY_BYTES:
+            raise BuildError(
+                f"component is {len(data)} bytes, over the {MAX_COMPONENT_ENTRY_BYTES}-byte limit"
+            )
+        return data
+
     key = build_key(source, sdk)
-    cache = cache_dir or default_cache_dir()
-    cached = cache / f"{key}.wasm"
-    if cached.is_file():
-        data = cached.read_bytes()
-        if data.startswith(COMPONENT_MAGIC):
-            progress(f"cached build {key[:12]}")
-            atomic_write(output, data, mode=0o644)
-            return BuildResult(output, key, True, time.monotonic() - started, len(data))
-    progress(f"componentize-py: building {source.name} (about 10 s)")
-    data = _componentize(source, sdk)
-    if len(data) > MAX_COMPONENT_ENTRY_BYTES:
-        raise BuildError(
-            f"component is {len(data)} bytes, over the {MAX_COMPONENT_ENTRY_BYTES}-byte limit"
-        )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(output, data, mode=0o644)
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        atomic_write(cached, data, mode=0o644)
-    except OSError:
-        pass  # a cache that cannot be written only costs a rebuild
-    progress(f"built {output} ({len(data) / 1e6:.1f} MB)")
-    return BuildResult(output, key, False, time.monotonic() - started, len(data))
+    return cached_build(key, output, cache_dir, COMPONENT_MAGIC, produce, progress)
 
 
 def _componentize(source: Path, sdk: Path) -> bytes:
