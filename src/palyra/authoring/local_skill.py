@@ -12,6 +12,7 @@ passes here exercises the same code path as the daemon, not a look-alike::
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +35,10 @@ MODULE_ENTRY = "skill.wasm"
 
 
 def code_cache_dir() -> Path:
-    """Compiled machine code for development runs (next to the build cache)."""
-    return default_cache_dir().parent / "code"
+    """Compiled machine code for development runs: ``PALYRA_CODE_CACHE``, else next to the
+    build cache. Files there are MAC'd under a per-directory key (see DiskCodeCache)."""
+    explicit = os.environ.get("PALYRA_CODE_CACHE")
+    return Path(explicit) if explicit else default_cache_dir().parent / "code"
 
 
 @dataclass

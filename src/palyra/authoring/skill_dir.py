@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomlkit
-from tomlkit.items import AoT, InlineTable, Table
+from tomlkit.items import AoT, Comment, InlineTable, Table, Whitespace
 
 from palyra.authoring.build_cache import BuildError, BuildResult, Progress, quiet
 from palyra.authoring.c_build import build_c_skill
@@ -169,6 +169,12 @@ def fill_tools(directory: Path, described: Any) -> FilledTools:
             != [item["risk"].get("default_sensitive"), item["risk"].get("requires_approval")]
         ):
             updated.append(item["name"])
+    old_tools = entrypoints.get("tools")
+    if isinstance(old_tools, AoT) and len(old_tools) and len(aot):
+        # tomlkit hangs the comments and blank lines after the tool list on its last table:
+        # carry them over, or they would vanish with the old list.
+        for key, item in _trailing_trivia(old_tools[-1]):
+            aot[-1].value.body.append((key, item))
     entrypoints["tools"] = aot
     new_text = tomlkit.dumps(document)
     try:
@@ -177,10 +183,22 @@ def fill_tools(directory: Path, described: Any) -> FilledTools:
         raise BuildError(f"the described tools do not make a valid manifest: {exc}") from None
     described_names = {item["name"] for item in tools}
     removed = tuple(name for name in existing if name not in described_names)
-    changed = new_text != text
+    changed = new_text != text  # also true when only the layout changed (e.g. hand edits)
     if changed:
         atomic_write(directory / MANIFEST, new_text.encode("utf-8"), mode=0o644)
     return FilledTools(tuple(added), tuple(updated), removed, changed)
+
+
+def _trailing_trivia(table: Table) -> list[tuple[Any, Any]]:
+    body = table.value.body
+    index = len(body)
+    while (
+        index
+        and body[index - 1][0] is None
+        and isinstance(body[index - 1][1], Whitespace | Comment)
+    ):
+        index -= 1
+    return list(body[index:])
 
 
 def _without_null_defaults(value: Any) -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from palyra.cli.output import console, print_json, read_input_file
 from palyra.errors import UsageError
@@ -111,7 +112,8 @@ def run(
         f"duration_ms={result.duration_ms:.2f} memory_bytes={result.memory_bytes}[/]"
     )
     for line in result.logs:
-        out.print(f"[dim]log {line.level}:[/] {line.message}", markup=True, highlight=False)
+        # A guest's log line is data, never rich markup.
+        out.print(f"[dim]log {line.level}:[/] {escape(line.message)}", highlight=False)
     for record in result.egress:
         decision, url, reason = record.get("decision"), record.get("url"), record.get("reason")
-        out.print(f"[dim]egress {decision}:[/] {url} {reason or ''}")
+        out.print(f"[dim]egress {decision}:[/] {escape(str(url))} {escape(str(reason or ''))}")

@@ -9,14 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from palyra.cli import authoring_cmd
 from palyra.cli.output import CliState, console, print_json, read_input_file
 from palyra.cli.trust_cmd import JsonOption, TrustStoreOption, store_path
-from palyra.errors import UsageError
+from palyra.errors import PalyraError, UsageError
 from palyra.fsutil import atomic_write
 from palyra.skills.audit import AuditPolicy, AuditReport, Blocklist, CheckStatus, audit_verified
 from palyra.skills.build import build_signed_skill_artifact, entry_path_from_cli
 from palyra.skills.constants import (
     MAX_ARTIFACT_BYTES,
+    MAX_COMPONENT_ENTRY_BYTES,
     MAX_ENTRY_BYTES,
     MAX_MANIFEST_BYTES,
     MAX_METADATA_JSON_BYTES,
@@ -31,6 +33,9 @@ package_app = typer.Typer(
     help="Build, verify and inspect .palyra-skill artifacts.", no_args_is_help=True
 )
 app.add_typer(package_app, name="package")
+app.command("new")(authoring_cmd.new)
+app.command("build")(authoring_cmd.build)
+app.command("run")(authoring_cmd.run)
 
 TrustedPublisherOption = Annotated[
     list[str] | None,
@@ -95,7 +100,7 @@ def package_build(
     except UnicodeDecodeError:
         raise UsageError(f"manifest {manifest} is not UTF-8") from None
     modules = [
-        (entry_path_from_cli(str(path)), read_input_file(path, "module", MAX_ENTRY_BYTES))
+        (entry_path_from_cli(str(path)), read_input_file(path, "module", MAX_COMPONENT_ENTRY_BYTES))
         for path in module
     ]
     assets = [
@@ -270,6 +275,30 @@ def _resolve_blocklist(ctx: typer.Context, explicit: Path | None) -> Blocklist |
     state: CliState = ctx.obj
     default = state.state_root / "skills" / "blocklist.json"
     return Blocklist.load(default) if default.exists() else None
+
+
+class QuarantineRequired(PalyraError):
+    kind = "quarantine_required"
+
+
+def verify_and_audit(
+    ctx: typer.Context,
+    artifact: Path,
+    trusted_publisher: list[str] | None,
+    allow_tofu: bool,
+) -> AuditReport:
+    """Verify against the trust store and audit; refuse what must be quarantined (before any
+    pin is saved)."""
+    policy = AuditPolicy(blocklist=_resolve_blocklist(ctx, None))
+    verification, store, path = _verify(ctx, artifact, None, trusted_publisher, allow_tofu)
+    report = audit_verified(verification, policy)
+    if report.should_quarantine:
+        raise QuarantineRequired(
+            "the artifact fails its audit: " + "; ".join(report.quarantine_reasons)
+        )
+    if verification.apply_pin(store):
+        store.save(path)
+    return report
 
 
 @app.command("audit")
