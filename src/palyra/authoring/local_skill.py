@@ -13,6 +13,7 @@ passes here exercises the same code path as the daemon, not a look-alike::
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ class LocalSkill:
     services: HostServices
     code_cache: Path
     _sandbox: Sandbox | None = field(default=None, repr=False)
+    _owned_storage: Path | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -66,7 +68,8 @@ class LocalSkill:
         """Build, package, sign, verify and audit ``directory``; a failed audit is an error
         (a skill that would be quarantined must not look like it works).
 
-        ``services`` defaults to fresh storage in a temporary directory and an empty vault.
+        ``services`` defaults to fresh storage in a temporary directory (removed by
+        ``close()`` or a ``with`` block) and an empty vault.
         """
         directory = directory.resolve()
         text, _manifest = read_manifest(directory)
@@ -86,9 +89,10 @@ class LocalSkill:
                 f"{inspection.manifest.skill_id} fails its audit: "
                 + "; ".join(report.quarantine_reasons)
             )
+        owned = None
         if services is None:
-            storage = Path(tempfile.mkdtemp(prefix="palyra-local-storage-"))
-            services = HostServices(storage_root=storage)
+            owned = Path(tempfile.mkdtemp(prefix="palyra-local-storage-"))
+            services = HostServices(storage_root=owned)
         return cls(
             directory=directory,
             built=built,
@@ -97,7 +101,20 @@ class LocalSkill:
             audit=report,
             services=services,
             code_cache=code_cache or code_cache_dir(),
+            _owned_storage=owned,
         )
+
+    def close(self) -> None:
+        """Remove the temporary storage ``open`` created (given services are left alone)."""
+        if self._owned_storage is not None:
+            shutil.rmtree(self._owned_storage, ignore_errors=True)
+            self._owned_storage = None
+
+    def __enter__(self) -> LocalSkill:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     @property
     def manifest(self) -> SkillManifest:

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from palyra.cli.output import CliState, console, print_json
+from palyra.cli.output import CliState, console, print_call_result, print_json
 from palyra.cli.trust_cmd import JsonOption
 from palyra.errors import UsageError
 from palyra.runtime.errors import RuntimeFailure
@@ -216,17 +215,8 @@ def run(
     except RuntimeFailure as exc:
         if exc.kind == "capability_denied" and not allow_declared:
             raise type(exc)(
-                f"{exc.message} (pass --allow-declared to grant what the manifest declares)"
+                f"{exc.message} (pass --allow-declared to grant what the manifest declares)",
+                details=exc.details,
             ) from None
         raise
-    if json_output:
-        print_json(result.to_json())
-        return
-    out = console()
-    out.print_json(json.dumps(result.output))
-    out.print(
-        f"[dim]abi={result.abi} fuel_used={result.fuel_used} "
-        f"duration_ms={result.duration_ms:.2f}[/]"
-    )
-    for line in result.logs:
-        out.print(f"[dim]log {line.level}:[/] {escape(line.message)}", highlight=False)
+    print_call_result(result, json_output)

@@ -31,6 +31,27 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def print_call_result(result: Any, json_output: bool) -> None:
+    """One sandbox call (a ``CallResult``): its JSON, or the output, cost, logs and egress."""
+    if json_output:
+        print_json(result.to_json())
+        return
+    from rich.markup import escape
+
+    out = console()
+    out.print_json(json.dumps(result.output))
+    out.print(
+        f"[dim]export={result.export} abi={result.abi} fuel_used={result.fuel_used} "
+        f"duration_ms={result.duration_ms:.2f}[/]"
+    )
+    for line in result.logs:
+        # A guest's log line is data, never rich markup.
+        out.print(f"[dim]log {line.level}:[/] {escape(line.message)}", highlight=False)
+    for record in result.egress:
+        decision, url, reason = record.get("decision"), record.get("url"), record.get("reason")
+        out.print(f"[dim]egress {decision}:[/] {escape(str(url))} {escape(str(reason or ''))}")
+
+
 def report_error(error: PalyraError, json_mode: bool) -> None:
     if json_mode:
         print_json({"error": {"kind": error.kind, "message": error.message}})

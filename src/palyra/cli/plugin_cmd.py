@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from palyra.cli.output import console, print_json, read_input_file
+from palyra.cli.output import print_call_result, read_input_file
 from palyra.errors import UsageError
 
 app = typer.Typer(
@@ -102,18 +101,4 @@ def run(
         grants=grants,
         limits=limits,
     )
-    if json_output:
-        print_json(result.to_json())
-        return
-    out = console()
-    out.print_json(json.dumps(result.output))
-    out.print(
-        f"[dim]export={result.export} abi={result.abi} fuel_used={result.fuel_used} "
-        f"duration_ms={result.duration_ms:.2f} memory_bytes={result.memory_bytes}[/]"
-    )
-    for line in result.logs:
-        # A guest's log line is data, never rich markup.
-        out.print(f"[dim]log {line.level}:[/] {escape(line.message)}", highlight=False)
-    for record in result.egress:
-        decision, url, reason = record.get("decision"), record.get("url"), record.get("reason")
-        out.print(f"[dim]egress {decision}:[/] {escape(str(url))} {escape(str(reason or ''))}")
+    print_call_result(result, json_output)
