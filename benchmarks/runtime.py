@@ -6,8 +6,15 @@
 3. two threads running CPU-bound guests vs one (target >= 1.8x throughput).
 4. timeout precision for 50/200/1000 ms budgets (target: fires within +15 ms).
 5. fuel+epoch overhead on a compute loop vs an engine with neither.
+6. per-call latency of a Python component echo (built with the SDK from
+   ``benchmarks/guests/echo``) vs the core-module echo, warm, in the same sandbox.
+7. first call with the compile cache cold (a fresh cache directory: the component's whole
+   wasmtime compile, ~14 s) vs warm (a new Sandbox on the same directory: deserialisation),
+   for the component and for the core-module echo.
 
-Run: ``.venv/bin/python benchmarks/runtime.py [--quick]``.
+Run: ``.venv/bin/python benchmarks/runtime.py [--quick] [--skip-cold-compile] [--only 6,7]``.
+The component is built once into ``build/bench-cache`` (componentize-py, ~10 s) and compiled
+once into its compile cache; later runs reuse both.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import wasmtime
 from palyra.runtime import errors
 from palyra.runtime.limits import RuntimeLimits
 from palyra.runtime.sandbox import Sandbox
+from palyra.skills.constants import COMPONENT_MAGIC
 
 ECHO_WAT = """
 (module
@@ -90,6 +98,11 @@ COMPUTE_WAT = """
 
 SPIN_WAT = '(module (func (export "run") (result i32) (loop br 0) i32.const 0))'
 PAYLOAD = b'"' + b"x" * 62 + b'"'  # 64 bytes of JSON
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_CACHE = REPO / "build" / "bench-cache"
+ECHO_GUEST = Path(__file__).resolve().parent / "guests" / "echo"
+ECHO_VALUE = {"text": "x" * 48}  # what both echoes get and must return unchanged
 
 
 def timed(fn: Callable[[], object], rounds: int, inner: int) -> list[float]:
@@ -348,18 +361,161 @@ def bench_fuel_overhead(rounds: int) -> None:
     print(f"  overhead ratio: {statistics.median(ours_t) / statistics.median(bare_t):.2f}")
 
 
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def fmt_dist(samples: list[float]) -> str:
+    return (
+        f"median {statistics.median(samples) * 1e6:9.1f} µs, "
+        f"p95 {percentile(samples, 0.95) * 1e6:9.1f} µs"
+    )
+
+
+def build_echo_component() -> bytes:
+    """The SDK echo skill as a component (componentize-py once, then the build cache)."""
+    from palyra.authoring.python_build import build_python_skill
+
+    result = build_python_skill(
+        ECHO_GUEST, BENCH_CACHE / "components" / "echo.wasm", cache_dir=BENCH_CACHE / "builds"
+    )
+    how = "from the build cache" if result.cached else f"componentize-py, {result.seconds:.1f} s"
+    print(f"  echo component: {result.size / 1e6:.1f} MB ({how})")
+    return result.output.read_bytes()
+
+
+def bench_component_calls(component: bytes, rounds: int, inner: int) -> None:
+    print("\n6. echo per call: Python component vs core module (warm, same sandbox)")
+    sandbox = Sandbox(cache_dir=BENCH_CACHE / "modules")
+    start = time.perf_counter()
+    compiled_component = sandbox.load(component)
+    stats = sandbox.components.stats
+    how = "compiled (first run on this machine)" if stats["compiles"] else "from the disk cache"
+    print(f"  component loaded in {time.perf_counter() - start:.2f} s, {how}")
+    compiled_core = sandbox.load(bytes(wasmtime.wat2wasm(ECHO_WAT)))
+
+    def core() -> None:
+        sandbox.run_compiled(compiled_core, input_value=ECHO_VALUE, tool_name="echo")
+
+    def component_call() -> None:
+        sandbox.run_compiled(compiled_component, input_value=ECHO_VALUE, tool_name="echo")
+
+    first = sandbox.run_compiled(compiled_core, input_value=ECHO_VALUE, tool_name="echo")
+    assert first.output == ECHO_VALUE, first.output
+    sample = sandbox.run_compiled(compiled_component, input_value=ECHO_VALUE, tool_name="echo")
+    assert sample.output == ECHO_VALUE, sample.output
+    samples: dict[str, list[float]] = {"core": [], "component": []}
+    calls = {"core": core, "component": component_call}
+    for _ in range(rounds):  # interleaved blocks, every call timed on its own
+        for name, fn in calls.items():
+            for _ in range(inner if name == "core" else max(1, inner // 20)):
+                begin = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - begin)
+    print(f"  core-module echo ({len(samples['core'])} calls):  {fmt_dist(samples['core'])}")
+    print(
+        f"  component echo ({len(samples['component'])} calls):    "
+        f"{fmt_dist(samples['component'])} ({sample.fuel_used / 1e6:.2f} M fuel per call)"
+    )
+    median = statistics.median(samples["component"]) / statistics.median(samples["core"])
+    p95 = percentile(samples["component"], 0.95) / percentile(samples["core"], 0.95)
+    print(f"  ratio component/core: median {median:.0f}x, p95 {p95:.0f}x")
+
+
+def _first_call(cache: Path, wasm: bytes, tool: str) -> tuple[float, dict[str, int]]:
+    """Seconds from a new Sandbox on ``cache`` to the end of its first call (load, compile or
+    deserialise, instantiate, call), and the cache statistics of that load."""
+    sandbox = Sandbox(cache_dir=cache)
+    start = time.perf_counter()
+    result = sandbox.run(wasm, input_value=ECHO_VALUE, tool_name=tool)
+    elapsed = time.perf_counter() - start
+    assert result.output == ECHO_VALUE, result.output
+    if wasm.startswith(COMPONENT_MAGIC):
+        return elapsed, dict(sandbox.components.stats)
+    return elapsed, dict(sandbox.modules.stats)
+
+
+def bench_first_call(component: bytes, tmp: Path, *, cold_component: bool, repeats: int) -> None:
+    print("\n7. first call of a new Sandbox: compile cache cold vs warm (same process)")
+    core = bytes(wasmtime.wat2wasm(ECHO_WAT))
+    cold_core, warm_core = [], []
+    for index in range(repeats):
+        cache = tmp / f"core-{index}"
+        seconds, stats = _first_call(cache, core, "echo")
+        assert stats["compiles"] == 1, stats
+        cold_core.append(seconds)
+        seconds, stats = _first_call(cache, core, "echo")
+        assert stats["disk_hits"] == 1 and stats["compiles"] == 0, stats
+        warm_core.append(seconds)
+    print(f"  core-module echo, cold: {statistics.median(cold_core) * 1e3:9.2f} ms")
+    print(f"  core-module echo, warm: {statistics.median(warm_core) * 1e3:9.2f} ms")
+    ratio = statistics.median(cold_core) / statistics.median(warm_core)
+    print(f"  ratio cold/warm: {ratio:.1f}x (median of {repeats})")
+
+    if cold_component:
+        cache = tmp / "component"
+        cold, stats = _first_call(cache, component, "echo")
+        assert stats["compiles"] == 1, stats
+    else:
+        cache = BENCH_CACHE / "modules"  # the cache section 6 uses, compiled into if empty
+        Sandbox(cache_dir=cache).load(component)
+        print("  component, cold: skipped (--skip-cold-compile)")
+    warm: list[float] = []
+    for _ in range(repeats):
+        seconds, stats = _first_call(cache, component, "echo")
+        assert stats["disk_hits"] == 1 and stats["compiles"] == 0, stats
+        warm.append(seconds)
+    if cold_component:
+        print(f"  component, cold:        {cold:9.2f} s (wasmtime compile + writing the cache)")
+    print(f"  component, warm:        {statistics.median(warm):9.2f} s (median of {repeats})")
+    if cold_component:
+        print(f"  ratio cold/warm: {cold / statistics.median(warm):.0f}x")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    parser.add_argument(
+        "--skip-cold-compile",
+        action="store_true",
+        help="section 7: skip the component's cold compile (~14 s); warm is still measured",
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated section numbers to run (default: all)"
+    )
     args = parser.parse_args()
+    only = {int(item) for item in args.only.split(",") if item.strip()}
+
+    def wanted(section: int) -> bool:
+        return not only or section in only
+
     rounds, inner = (5, 500) if args.quick else (15, 2000)
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, wasmtime-py 50.0.1")
-    bench_echo(rounds, inner)
-    with tempfile.TemporaryDirectory() as tmp:
-        bench_cold_warm(Path(tmp))
-    bench_threads(20 if args.quick else 60, 3 if args.quick else 7)
-    bench_timeouts(3 if args.quick else 10)
-    bench_fuel_overhead(3 if args.quick else 7)
+    if wanted(1):
+        bench_echo(rounds, inner)
+    if wanted(2):
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_cold_warm(Path(tmp))
+    if wanted(3):
+        bench_threads(20 if args.quick else 60, 3 if args.quick else 7)
+    if wanted(4):
+        bench_timeouts(3 if args.quick else 10)
+    if wanted(5):
+        bench_fuel_overhead(3 if args.quick else 7)
+    if wanted(6) or wanted(7):
+        print("\n6./7. building the Python echo component")
+        component = build_echo_component()
+        if wanted(6):
+            bench_component_calls(component, rounds, inner // 2)
+        if wanted(7):
+            with tempfile.TemporaryDirectory() as tmp:
+                bench_first_call(
+                    component,
+                    Path(tmp),
+                    cold_component=not args.skip_cold_compile,
+                    repeats=3 if args.quick else 5,
+                )
     return 0
 
 

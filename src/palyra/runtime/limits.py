@@ -16,7 +16,10 @@ MIB = 1024 * 1024
 class RuntimeLimits:
     """Everything a single call may consume. Defaults are the operator policy's defaults."""
 
-    fuel: int = 10_000_000
+    # The operator's ceiling; a skill's manifest declares its own budget (default 10 M), and
+    # the smaller wins. High enough for a Python component, whose calls start an interpreter
+    # in a fresh store (1–20 M per call), and still a fraction of a second of CPU.
+    fuel: int = 200_000_000
     memory_bytes: int = 64 * MIB
     table_elements: int = 100_000
     instances: int = 4

@@ -5,6 +5,10 @@ Input: {"ops": [{"op": "<name>", ...}, ...]} where op is a host function (log, i
 http_fetch, secret_get, storage_get/put/delete/list, channel_send) or a hostile action (loop,
 hog, print, env, open, socket, raise, fail). Output: a JSON array with one entry per op:
 {"ok": value} or {"err": "<error-code>", "message": "..."}.
+
+Tool "fail" ends the call with a tool-error built from the *last* element of "ops"
+({"kind", "message", "details"}); any elements before it are run first like the probe's ops, and
+their outcomes become the error's details when the last element gives none.
 """
 
 import json
@@ -89,28 +93,30 @@ def _do(op):
     raise ValueError(f"unknown op {name}")
 
 
+def _outcome(op):
+    try:
+        return {"ok": _do(op)}
+    except Err as err:
+        value = err.value
+        return {"err": value.code.name.lower().replace("_", "-"), "message": value.message}
+    except OSError as exc:
+        return {"oserror": type(exc).__name__, "message": str(exc)}
+
+
 class WitWorld(wit_world.WitWorld):
     def call(self, tool: str, input: str) -> str:
         try:
             ops = json.loads(input)["ops"]
             if tool == "fail":
+                *before, failure = ops
+                results = [_outcome(op) for op in before]
+                details = failure.get("details")
+                if details is None and before:
+                    details = json.dumps(results)
                 raise Err(
-                    types.ToolError(
-                        types.ErrorKind[ops[0]["kind"]], ops[0]["message"], ops[0].get("details")
-                    )
+                    types.ToolError(types.ErrorKind[failure["kind"]], failure["message"], details)
                 )
-            results = []
-            for op in ops:
-                try:
-                    results.append({"ok": _do(op)})
-                except Err as err:
-                    value = err.value
-                    results.append(
-                        {"err": value.code.name.lower().replace("_", "-"), "message": value.message}
-                    )
-                except OSError as exc:
-                    results.append({"oserror": type(exc).__name__, "message": str(exc)})
-            return json.dumps(results)
+            return json.dumps([_outcome(op) for op in ops])
         except Err:
             raise
         except MemoryError:
