@@ -199,19 +199,6 @@ def ok_http(path: str, method: str = "GET", body: str = "") -> dict[str, Any]:
 LONG_KEY = f"{RW}/" + "k" * 600  # over the 512-byte key limit
 HTTP_URL = f"http://{API}:{{port}}"  # {port}: the loopback server's (see Op.arg)
 
-# Known bugs, reported rather than fixed by this suite (see the rows that name them).
-# The data ABI reads a text argument from guest memory through CallContext._text(), which
-# refuses anything over its cap (storage key or prefix 512 B, secret reference 1024 B, channel
-# name 256 B) with INVALID *before* storage_get/put/delete/list, secret_get and channel_send look
-# at the grant, so an ungranted request is "invalid" and missing from ctx.denied; the component
-# ABI has the string already and denies first.
-ORDER_BUG = "core checks an argument's length before the grant: invalid instead of denied"
-# CallContext.storage_put and components._storage_put both compare the value with
-# max_storage_value_bytes before the grant: too_large for a skill with no storage grant at all,
-# where channel_send denies an ungranted channel whatever the message's size.
-SIZE_BEFORE_GRANT_BUG = "storage_put checks the value size before the grant on both ABIs"
-
-
 CASES: list[Case] = [
     # -- storage inside the write root --------------------------------------------------------
     Case("storage_get_rw", "storage", get(f"{RW}/existing"), "ok", "existing"),
@@ -301,14 +288,12 @@ CASES: list[Case] = [
         "none",
         get(LONG_KEY),
         "denied",
-        bugs={"core": ORDER_BUG},
     ),
     Case(
         "storage_list_over_long_prefix_no_grants",
         "none",
         listing(LONG_KEY),
         "denied",
-        bugs={"core": ORDER_BUG},
     ),
     Case(
         "storage_put_over_the_value_cap_no_grants",
@@ -316,7 +301,6 @@ CASES: list[Case] = [
         put(f"{RW}/big", "x" * 17),
         "denied",
         limits=RuntimeLimits(max_storage_value_bytes=16),
-        bugs=dict.fromkeys(ABIS, SIZE_BEFORE_GRANT_BUG),
     ),
     # -- secrets ------------------------------------------------------------------------------
     Case("secret_granted", "secrets", secret(SCOPE, "token"), "ok", "[REDACTED]"),
@@ -330,8 +314,9 @@ CASES: list[Case] = [
         "none",
         secret("s" * 1100, "token"),
         "denied",
-        bugs={"core": ORDER_BUG},
     ),
+    # With secrets granted, a reference too long to be one is malformed, not just ungranted.
+    Case("secret_over_long_ref_granted", "secrets", secret("s" * 1100, "token"), "invalid"),
     Case("secret_everything_but_secrets", "all_but_secrets", secret(SCOPE, "token"), "denied"),
     Case(
         "secret_logged_is_redacted",
@@ -526,7 +511,6 @@ CASES: list[Case] = [
         "channels",
         send("c" * 300, "hi"),
         "denied",
-        bugs={"core": ORDER_BUG},
     ),
     Case("channel_everything_but_channels", "all_but_channels", send("ops", "hi"), "denied"),
     Case(
@@ -948,8 +932,6 @@ def _failure_params() -> list[Any]:
     params = []
     for case in CASES:
         for abi in ABIS:
-            if abi == "core" and case.denied(abi) and abi not in case.bugs:
-                continue  # test_failing_core_tool_reports_no_refused_capabilities_yet
             marks = (
                 [pytest.mark.xfail(strict=True, reason=case.bugs[abi])] if abi in case.bugs else []
             )
@@ -972,21 +954,3 @@ def failure_details(env: Env, case: Case, abi: str) -> dict[str, Any]:
 def test_failing_tool_reports_the_refused_capabilities(env: Env, case: Case, abi: str) -> None:
     details = failure_details(env, case, abi)
     assert details.get("denied_capabilities", []) == case.denied(abi)
-
-
-CORE_DENIALS_BUG = (
-    "Sandbox._call (core modules) never adds ctx.denied to a tool_error's details; only "
-    "Sandbox._call_component reports denied_capabilities"
-)
-
-
-def test_failing_core_tool_reports_no_refused_capabilities_yet(env: Env) -> None:
-    rows = [c for c in CASES if c.denied("core") and "core" not in c.bugs]
-    missing = [
-        case.name
-        for case in rows
-        if failure_details(env, case, "core").get("denied_capabilities") != case.denied("core")
-    ]
-    if missing == [case.name for case in rows]:
-        pytest.xfail(CORE_DENIALS_BUG)
-    assert missing == [], f"partly fixed? {CORE_DENIALS_BUG}"

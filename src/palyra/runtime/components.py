@@ -171,9 +171,7 @@ def _storage_get(ctx: CallContext, key: str) -> Any:
 
 
 def _storage_put(ctx: CallContext, key: str, value: bytes) -> Any:
-    if len(value) > ctx.limits.max_storage_value_bytes:
-        return host_error(-4, "value exceeds the storage value size limit")
-
+    # The size is checked by SkillStorage.put, after the grant: deny by default comes first.
     def put(storage: Any) -> None:
         storage.put(key, value)
 

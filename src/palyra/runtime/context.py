@@ -46,6 +46,9 @@ COMPAT_BASES = {"http": 10_000, "secret": 20_000, "storage": 30_000, "channel": 
 MAX_RANDOM = 65_536
 
 
+MAX_SECRET_REF_BYTES = 1024  # "<scope>/<key>"
+
+
 @dataclass(frozen=True)
 class CallGrants:
     """What this call may reach: the manifest's declaration ∩ the operator's policy."""
@@ -426,12 +429,19 @@ class CallContext:
             )
         except EgressError as exc:
             if int(exc.code) == DENIED:
-                self.denied.append("http")
+                return self.deny("http")
             return int(exc.code)
 
     # ---- secrets -----------------------------------------------------------------------------
 
     def secret_value(self, scope: str, key: str) -> bytes | int:
+        """A granted secret's value. No secret grant at all is DENIED whatever is asked; a
+        reference too long to be one is INVALID; any other ungranted one is DENIED."""
+        if not self.grants.secrets:
+            return self.deny("secrets")
+        ref_bytes = len(f"{scope}/{key}".encode("utf-8", "surrogatepass"))
+        if ref_bytes > MAX_SECRET_REF_BYTES:
+            return INVALID
         if (scope, key) not in self.grants.secrets:
             return self.deny("secrets")
         vault = self.services.vault
@@ -441,8 +451,21 @@ class CallContext:
         self.remember_secret(value)
         return value
 
+    def _refuse_over_long(
+        self, caller: Any, ptr: int, length: int, limit: int, capability: str
+    ) -> int | None:
+        """A channel name longer than any that can be granted: DENIED (recorded, as on the
+        component ABI) when it lies in guest memory, INVALID when it does not."""
+        if (length & MASK32) <= limit:
+            return None
+        if self.read(caller, ptr, length, limit=0) is None:
+            return INVALID
+        return self.deny(capability)
+
     def secret_get(self, caller: Any, ptr: int, length: int) -> int:
-        ref = self._text(caller, ptr, length, 1024)
+        if not self.grants.secrets:
+            return self.deny("secrets")
+        ref = self._text(caller, ptr, length, MAX_SECRET_REF_BYTES)
         if ref is None or "/" not in ref:
             return INVALID
         scope, _, key = ref.rpartition("/")
@@ -482,7 +505,7 @@ class CallContext:
             return op(storage)
         except StorageError as exc:
             if exc.code == "DENIED":
-                self.denied.append("storage")
+                return self.deny("storage")
             return CODES[exc.code]
         except OSError:
             return INVALID
@@ -490,18 +513,33 @@ class CallContext:
     def _storage_call(self, op: Callable[[SkillStorage], int]) -> int:
         return self.storage_op(op)
 
-    def storage_get(self, caller: Any, ptr: int, length: int) -> int:
+    def _storage_key(self, caller: Any, ptr: int, length: int) -> str | int:
+        """The key argument of a storage call, or a code: the grant is checked first, so a
+        skill without storage is told ``DENIED`` whatever it passes (as on the component
+        ABI)."""
+        if not (self.grants.storage_read or self.grants.storage_write):
+            return self.deny("storage")
         key = self._text(caller, ptr, length, 512)
-        if key is None:
-            return INVALID
+        return INVALID if key is None else key
+
+    def storage_get(self, caller: Any, ptr: int, length: int) -> int:
+        key = self._storage_key(caller, ptr, length)
+        if isinstance(key, int):
+            return key
         return self._storage_call(lambda s: self._set_result(s.get(key)))
 
     def storage_put(self, caller: Any, kptr: int, klen: int, vptr: int, vlen: int) -> int:
-        key = self._text(caller, kptr, klen, 512)
-        if key is None:
-            return INVALID
+        key = self._storage_key(caller, kptr, klen)
+        if isinstance(key, int):
+            return key
         if (vlen & MASK32) > self.limits.max_storage_value_bytes:
-            return TOO_LARGE
+            # Refused before the value is copied out of the guest; the key's own grant decides
+            # between DENIED and TOO_LARGE, as SkillStorage.put does on the component ABI.
+            def too_large(storage: SkillStorage) -> int:
+                storage.check_writable(key)
+                return TOO_LARGE
+
+            return self._storage_call(too_large)
         value = self.read(caller, vptr, vlen)
         if value is None:
             return INVALID
@@ -513,9 +551,9 @@ class CallContext:
         return self._storage_call(put)
 
     def storage_delete(self, caller: Any, ptr: int, length: int) -> int:
-        key = self._text(caller, ptr, length, 512)
-        if key is None:
-            return INVALID
+        key = self._storage_key(caller, ptr, length)
+        if isinstance(key, int):
+            return key
 
         def delete(storage: SkillStorage) -> int:
             storage.delete(key)
@@ -524,9 +562,9 @@ class CallContext:
         return self._storage_call(delete)
 
     def storage_list(self, caller: Any, ptr: int, length: int) -> int:
-        prefix = self._text(caller, ptr, length, 512)
-        if prefix is None:
-            return INVALID
+        prefix = self._storage_key(caller, ptr, length)
+        if isinstance(prefix, int):
+            return prefix
 
         def listing(storage: SkillStorage) -> int:
             keys = storage.list(prefix)
@@ -538,6 +576,11 @@ class CallContext:
     # ---- channels ----------------------------------------------------------------------------
 
     def channel_send(self, caller: Any, cptr: int, clen: int, mptr: int, mlen: int) -> int:
+        if not self.grants.channels:
+            return self.deny("channels")
+        refused = self._refuse_over_long(caller, cptr, clen, 256, "channels")
+        if refused is not None:
+            return refused
         channel = self._text(caller, cptr, clen, 256)
         if channel is None:
             return INVALID

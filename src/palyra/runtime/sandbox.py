@@ -277,10 +277,7 @@ class Sandbox:
         )
         if not isinstance(value, str):
             result.exit_code = 1
-            details = _call_details(result)
-            if ctx.denied:
-                details["denied_capabilities"] = sorted(set(ctx.denied))
-            raise tool_failure(value, ctx.redact_text, details)
+            raise tool_failure(value, ctx.redact_text, _call_details(result, ctx))
         output = value.encode("utf-8", "surrogatepass")
         if len(output) > limits.max_output_bytes:
             raise errors.InvalidOutput(
@@ -369,7 +366,7 @@ class Sandbox:
             )
         if exit_code != 0:
             message = output.decode("utf-8", "replace")[:1000] or f"tool returned {exit_code}"
-            raise errors.ToolError(message, exit_code=exit_code, details=_call_details(result))
+            raise errors.ToolError(message, exit_code=exit_code, details=_call_details(result, ctx))
         result.output = _decode_output(output, result)
         return result
 
@@ -478,13 +475,18 @@ class Sandbox:
         return errors.GuestTrap(f"call failed: {' '.join(str(error).split())[:300]}")
 
 
-def _call_details(result: CallResult) -> dict[str, Any]:
-    return {
+def _call_details(result: CallResult, ctx: CallContext | None = None) -> dict[str, Any]:
+    """What a failed call reports: its cost, logs, egress and — so an author can tell a
+    missing grant from a bug — the capabilities refused along the way."""
+    details: dict[str, Any] = {
         "fuel_used": result.fuel_used,
         "duration_ms": round(result.duration_ms, 3),
         "logs": [line.to_json() for line in result.logs],
         "egress": result.egress,
     }
+    if ctx is not None and ctx.denied:
+        details["denied_capabilities"] = sorted(set(ctx.denied))
+    return details
 
 
 def _encode_input(value: Any, raw: bytes | None, limits: RuntimeLimits) -> bytes:

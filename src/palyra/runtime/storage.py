@@ -129,6 +129,10 @@ class SkillStorage:
             raise StorageError("TOO_LARGE", "stored value exceeds the value limit")
         return data
 
+    def check_writable(self, key: str) -> None:
+        """Raise as ``put`` would for this key (the value aside)."""
+        self._check(key, write=True)
+
     def put(self, key: str, value: bytes) -> None:
         parts = self._check(key, write=True)
         if len(value) > self.max_value_bytes:
