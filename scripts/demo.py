@@ -1,11 +1,16 @@
-"""`make run`: build, sign, verify and audit the example skill with the real CLI.
+"""`make run`: build, sign, verify, audit and run the demo skills with the real CLI.
 
 Every step is a real `palyra` command, printed before it runs, so this doubles as a
-copy-paste walkthrough. State (a demo publisher key, the trust store) lives in .palyra-demo/.
+copy-paste walkthrough. The demo skills are the Python examples in examples/python/ (built
+with componentize-py; the first run takes a minute or two, later runs hit the build and code
+caches) and the reference example examples/echo-http/. State (a demo publisher key, the trust
+store, skill storage) lives in .palyra-demo/.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import subprocess
 import sys
@@ -14,49 +19,104 @@ from pathlib import Path
 import wasmtime
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "echo-http"
 DEMO = ROOT / ".palyra-demo"
-BUILD = ROOT / "build" / "examples" / "echo-http"
+BUILD = ROOT / "build" / "examples"
+PYTHON_EXAMPLES = ROOT / "examples" / "python"
+ECHO = ROOT / "examples" / "echo-http"
+
+# What the demo calls once each skill is verified (tool, input). http_json reaches a real
+# host (api.weather.example), so it is built, signed and audited but not called offline.
+DEMO_CALLS: dict[str, list[tuple[str, dict[str, object]]]] = {
+    "notes": [
+        ("add", {"title": "Try Palyra", "body": "Signed, audited, sandboxed.", "tags": ["demo"]}),
+        ("list_notes", {"tag": "demo"}),
+    ],
+    "report": [
+        (
+            "add_entry",
+            {
+                "componentId": "add-expense",
+                "values": {"category": "software", "amount": 12.5, "description": "demo"},
+            },
+        ),
+    ],
+    "http_json": [],
+}
 
 
 def palyra(*args: str, check: bool = True) -> int:
     command = [str(Path(sys.executable).parent / "palyra"), "--state-root", str(DEMO), *args]
     shown = " ".join(shlex.quote(part) for part in ["palyra", *command[3:]])
     print(f"\n$ {shown}", flush=True)
-    code = subprocess.run(command, check=False).returncode
+    env = {
+        **os.environ,
+        "PALYRA_BUILD_CACHE": str(ROOT / "build" / "cache" / "builds"),
+        "PALYRA_CODE_CACHE": str(ROOT / "build" / "cache" / "code"),
+    }
+    code = subprocess.run(command, check=False, env=env).returncode
     if check and code != 0:
         sys.exit(code)
     return code
 
 
-def main() -> None:
-    BUILD.mkdir(parents=True, exist_ok=True)
-    DEMO.mkdir(parents=True, exist_ok=True)
-    module = BUILD / "module.wasm"
-    module.write_bytes(wasmtime.wat2wasm((EXAMPLE / "module.wat").read_text()))
-    print(f"compiled {EXAMPLE.relative_to(ROOT)}/module.wat → {module.relative_to(ROOT)}")
-    key = DEMO / "publisher.key"
-    if not key.exists():
-        palyra("keys", "generate", "--out", str(key))
-    artifact = BUILD / "acme.echo_http-1.0.0.palyra-skill"
+def python_skill(name: str, key: Path) -> Path:
+    source = PYTHON_EXAMPLES / name
+    out = BUILD / name
+    module = out / "skill.wasm"
+    palyra("skills", "build", str(source), "-o", str(module))
+    artifact = out / f"acme.{name}.palyra-skill"
     palyra(
         "skills", "package", "build",
-        "--manifest", str(EXAMPLE / "skill.toml"),
+        "--manifest", str(source / "skill.toml"),
         "--module", str(module),
-        "--asset", str(EXAMPLE / "prompt.txt"),
-        "--sbom", str(EXAMPLE / "sbom.cdx.json"),
-        "--provenance", str(EXAMPLE / "provenance.json"),
+        "--signing-key-file", str(key),
+        "--output", str(artifact),
+    )  # fmt: skip
+    palyra("skills", "package", "verify", "--artifact", str(artifact), "--allow-tofu")
+    palyra("skills", "audit", "--artifact", str(artifact))
+    for tool, value in DEMO_CALLS.get(name, []):
+        palyra(
+            "skills", "run", str(artifact), tool, "--input", json.dumps(value), "--allow-declared"
+        )  # fmt: skip
+    return artifact
+
+
+def echo_http(key: Path) -> None:
+    """The reference implementation's example: a core module from WAT, packaged with its own
+    SBOM and provenance."""
+    out = BUILD / "echo-http"
+    out.mkdir(parents=True, exist_ok=True)
+    module = out / "module.wasm"
+    module.write_bytes(wasmtime.wat2wasm((ECHO / "module.wat").read_text()))
+    print(f"\ncompiled {ECHO.relative_to(ROOT)}/module.wat → {module.relative_to(ROOT)}")
+    artifact = out / "acme.echo_http-1.0.0.palyra-skill"
+    palyra(
+        "skills", "package", "build",
+        "--manifest", str(ECHO / "skill.toml"),
+        "--module", str(module),
+        "--asset", str(ECHO / "prompt.txt"),
+        "--sbom", str(ECHO / "sbom.cdx.json"),
+        "--provenance", str(ECHO / "provenance.json"),
         "--signing-key-file", str(key),
         "--output", str(artifact),
     )  # fmt: skip
     palyra("skills", "package", "inspect", str(artifact))
-    palyra("skills", "package", "verify", "--artifact", str(artifact), "--allow-tofu")
+    palyra("skills", "audit", "--artifact", str(artifact), "--allow-tofu")
+
+
+def main() -> None:
+    DEMO.mkdir(parents=True, exist_ok=True)
+    key = DEMO / "publisher.key"
+    if not key.exists():
+        palyra("keys", "generate", "--out", str(key))
+    artifacts = [python_skill(name, key) for name in sorted(DEMO_CALLS)]
+    echo_http(key)
     palyra("trust", "list")
-    palyra("skills", "audit", "--artifact", str(artifact))
-    # The same module in the sandbox: fresh store, fuel, memory and wall-clock limits.
-    palyra("plugin", "run", "--wat", str(EXAMPLE / "module.wat"), "--allow-http", "api.example.com")
-    print("\nThe daemon and console arrive in later issues; this run shows the artifact contract")
-    print(f"and the sandbox end to end. State: {DEMO.relative_to(ROOT)}/")
+    print("\nDemo skills built, signed, verified and audited:")
+    for artifact in artifacts:
+        print(f"  {artifact.relative_to(ROOT)}")
+    print("The daemon and console arrive in later issues; this run shows the skill lifecycle")
+    print(f"from source to a sandboxed call. State: {DEMO.relative_to(ROOT)}/")
 
 
 if __name__ == "__main__":
