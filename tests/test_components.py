@@ -379,6 +379,38 @@ def test_http_fetch_through_the_firewall_with_an_injected_secret(
     assert [record["decision"] for record in result.egress] == ["allowed", "denied", "denied"]
 
 
+def test_http_fetch_names_the_secret_it_could_not_inject(
+    probe: bytes, http_server: LoopbackServer
+) -> None:
+    box = sandbox(HostServices(resolver=StubResolver({"api.test.local": ["127.0.0.1"]})))
+    port = http_server.port
+    grants = CallGrants(
+        http_hosts=("api.test.local",),
+        allow_http=True,
+        allow_private_network=True,
+        allowed_ports=frozenset({port}),
+        secrets=frozenset({("skill:acme", "token")}),
+    )
+    url = f"http://api.test.local:{port}/"
+
+    def fetch(secret: str) -> dict[str, str]:
+        op = {"op": "http_fetch", "url": url, "secret_headers": {"X-Key": {"secret": secret}}}
+        # a refused request first, so a stale firewall reason would show
+        evil = {"op": "http_fetch", "url": f"http://evil.test:{port}/"}
+        _evil, outcome = run(box, probe, evil, op, grants=grants).output
+        return dict(outcome)
+
+    missing = fetch("skill:acme/token")  # granted, but the vault has no value
+    assert missing["err"] == "not-found"
+    assert (
+        missing["message"]
+        == "not found: secret 'skill:acme/token' for header 'X-Key' has no value in the vault"
+    )
+    ungranted = fetch("skill:acme/other")
+    assert ungranted["err"] == "denied" and "is not granted" in ungranted["message"]
+    assert http_server.seen == []
+
+
 def test_http_fetch_of_a_large_body_is_fast_enough_to_finish(
     probe: bytes, http_server: LoopbackServer
 ) -> None:

@@ -148,6 +148,7 @@ class CallContext:
         self._storage: SkillStorage | None = None
         self._compat: dict[str, list[str]] | None = None
         self.denied: list[str] = []  # capabilities refused during this call
+        self.http_failure = ""  # set when http_exchange fails before reaching the firewall
         self._stdio: dict[str, bytearray] = {}
 
     # ---- guest memory -----------------------------------------------------------------------
@@ -320,6 +321,10 @@ class CallContext:
                 pending.clear()
 
     def last_egress_reason(self) -> str:
+        """Why the last ``http_exchange`` failed: a secret it could not inject, else the
+        firewall's reason for the request it refused."""
+        if self.http_failure:
+            return self.http_failure
         if self._egress is None or not self._egress.records:
             return ""
         return self._egress.records[-1].reason[:300]
@@ -407,6 +412,7 @@ class CallContext:
     ) -> HttpResponse | int:
         """One exchange through the egress firewall, with secrets injected as credential
         headers (dropped on any cross-origin redirect); a negative code on failure."""
+        self.http_failure = ""
         if not self.grants.http_hosts:
             return self.deny("http")
         credentials: dict[str, str] = {}
@@ -414,6 +420,11 @@ class CallContext:
             scope, _, key = ref.rpartition("/")
             value = self.secret_value(scope, key)
             if isinstance(value, int):
+                what = {DENIED: "is not granted", NOT_FOUND: "has no value in the vault"}
+                self.http_failure = (
+                    f"secret '{ref[:200]}' for header '{header[:64]}' "
+                    f"{what.get(value, 'is not a valid reference')}"
+                )
                 return value
             credentials[header] = prefix + value.decode("utf-8", "replace") + suffix
         from palyra.runtime.egress import EgressError
