@@ -88,11 +88,12 @@ def cached_build(
     output: Path,
     cache_dir: Path | None,
     magic: bytes,
+    max_bytes: int,
     produce: Callable[[], bytes],
     progress: Progress,
 ) -> BuildResult:
     """``output`` from the cache entry ``key`` when present and plausible, else ``produce()``d
-    and stored under ``key``."""
+    (refused over ``max_bytes``, what an artifact may hold) and stored under ``key``."""
     started = time.monotonic()
     cache = cache_dir or default_cache_dir()
     cached = cache / f"{key}.wasm"
@@ -105,6 +106,8 @@ def cached_build(
         atomic_write(output, data, mode=0o644)
         return BuildResult(output, key, True, time.monotonic() - started, len(data))
     data = produce()
+    if len(data) > max_bytes:
+        raise BuildError(f"the module is {len(data)} bytes, over the {max_bytes}-byte limit")
     output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(output, data, mode=0o644)
     try:

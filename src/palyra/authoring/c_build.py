@@ -101,9 +101,7 @@ def build_c_skill(
                 script.build_c_module([str(path) for path in sources], out)
             except script.BuildError as exc:
                 raise BuildError(f"C build failed: {exc}") from None
-            data = out.read_bytes()
-        if len(data) > MAX_ENTRY_BYTES:
-            raise BuildError(f"module is {len(data)} bytes, over the {MAX_ENTRY_BYTES}-byte limit")
-        return data
+            return out.read_bytes()
 
-    return cached_build(digest.hexdigest(), output, cache_dir, WASM_MAGIC, produce, progress)
+    key = digest.hexdigest()
+    return cached_build(key, output, cache_dir, WASM_MAGIC, MAX_ENTRY_BYTES, produce, progress)

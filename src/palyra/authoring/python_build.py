@@ -81,15 +81,12 @@ def build_python_skill(
 
     def produce() -> bytes:
         progress(f"componentize-py: building {source.name} (about 10 s)")
-        data = _componentize(source, sdk)
-        if len(data) > MAX_COMPONENT_ENTRY_BYTES:
-            raise BuildError(
-                f"component is {len(data)} bytes, over the {MAX_COMPONENT_ENTRY_BYTES}-byte limit"
-            )
-        return data
+        return _componentize(source, sdk)
 
     key = build_key(source, sdk)
-    return cached_build(key, output, cache_dir, COMPONENT_MAGIC, produce, progress)
+    return cached_build(
+        key, output, cache_dir, COMPONENT_MAGIC, MAX_COMPONENT_ENTRY_BYTES, produce, progress
+    )
 
 
 def _componentize(source: Path, sdk: Path) -> bytes:

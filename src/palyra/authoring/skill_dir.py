@@ -154,21 +154,9 @@ def fill_tools(directory: Path, described: Any) -> FilledTools:
         entrypoints = tomlkit.table()
         document.add("entrypoints", entrypoints)
     aot = AoT([])
-    added, updated = [], []
     for item in tools:
         old = existing.get(item["name"])
-        tool_id = old.id if old is not None else f"{prefix}.{item['name']}"
-        aot.append(tool_table(item, tool_id))
-        if old is None:
-            added.append(item["name"])
-        elif (
-            old.description != item["description"]
-            or old.input_schema != _without_null_defaults(item["input_schema"])
-            or old.output_schema != _without_null_defaults(item["output_schema"])
-            or [old.risk.default_sensitive, old.risk.requires_approval]
-            != [item["risk"].get("default_sensitive"), item["risk"].get("requires_approval")]
-        ):
-            updated.append(item["name"])
+        aot.append(tool_table(item, old.id if old is not None else f"{prefix}.{item['name']}"))
     old_tools = entrypoints.get("tools")
     if isinstance(old_tools, AoT) and len(old_tools) and len(aot):
         # tomlkit hangs the comments and blank lines after the tool list on its last table:
@@ -178,15 +166,19 @@ def fill_tools(directory: Path, described: Any) -> FilledTools:
     entrypoints["tools"] = aot
     new_text = tomlkit.dumps(document)
     try:
-        parse_manifest_toml(new_text)
+        new_tools = {tool.name: tool for tool in parse_manifest_toml(new_text).tools}
     except PalyraError as exc:
         raise BuildError(f"the described tools do not make a valid manifest: {exc}") from None
-    described_names = {item["name"] for item in tools}
-    removed = tuple(name for name in existing if name not in described_names)
+    # Compared as parsed manifests, so what counts as a change is what the manifest means.
+    added = tuple(name for name in new_tools if name not in existing)
+    updated = tuple(
+        name for name, tool in new_tools.items() if name in existing and existing[name] != tool
+    )
+    removed = tuple(name for name in existing if name not in new_tools)
     changed = new_text != text  # also true when only the layout changed (e.g. hand edits)
     if changed:
         atomic_write(directory / MANIFEST, new_text.encode("utf-8"), mode=0o644)
-    return FilledTools(tuple(added), tuple(updated), removed, changed)
+    return FilledTools(added, updated, removed, changed)
 
 
 def _trailing_trivia(table: Table) -> list[tuple[Any, Any]]:
@@ -199,15 +191,3 @@ def _trailing_trivia(table: Table) -> list[tuple[Any, Any]]:
     ):
         index -= 1
     return list(body[index:])
-
-
-def _without_null_defaults(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _without_null_defaults(v)
-            for k, v in value.items()
-            if not (k == "default" and v is None)
-        }
-    if isinstance(value, list):
-        return [_without_null_defaults(v) for v in value]
-    return value
