@@ -12,13 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
+from palyra.authoring.build_cache import Progress
 from palyra.cli.output import CliState, console, print_call_result, print_json
 from palyra.cli.trust_cmd import JsonOption
 from palyra.errors import UsageError
 from palyra.runtime.errors import RuntimeFailure
+from palyra.runtime.vault import MemoryVault, VaultError, parse_secret_ref
 
 
-def _progress(json_output: bool) -> Any:
+def _progress(json_output: bool) -> Progress:
     """Progress lines go to stderr, so ``--json`` output on stdout stays one document."""
 
     def show(message: str) -> None:
@@ -132,10 +134,8 @@ def build(
             out.print("  skill.toml: tools already up to date")
 
 
-def _vault_from_env(pairs: list[str]) -> Any:
+def _vault_from_env(pairs: list[str]) -> MemoryVault:
     """``scope/key=ENVVAR``: the secret's value comes from the environment, never argv."""
-    from palyra.runtime.vault import MemoryVault, VaultError, parse_secret_ref
-
     vault = MemoryVault()
     for pair in pairs:
         ref, sep, variable = pair.rpartition("=")
@@ -185,6 +185,7 @@ def run(
 
     Storage lives in <state>/skill-data/<skill_id>/; nothing is installed.
     """
+    from palyra.authoring.local_skill import code_cache_dir
     from palyra.cli.skills_cmd import verify_and_audit
     from palyra.runtime.context import HostServices
     from palyra.runtime.sandbox import Sandbox
@@ -207,8 +208,6 @@ def run(
         # a development server on loopback listens anywhere; public hosts keep 80/443
         allowed_ports=frozenset(range(1, 65536)) if allow_private_network else None,
     )
-    from palyra.authoring.local_skill import code_cache_dir
-
     sandbox = Sandbox(cache_dir=code_cache_dir(), services=services)
     try:
         result = run_tool(sandbox, inspection, tool, input_value, policy)

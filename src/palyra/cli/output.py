@@ -10,11 +10,14 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from palyra.errors import PalyraError
+
+if TYPE_CHECKING:
+    from palyra.runtime.sandbox import CallResult
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
-def print_call_result(result: Any, json_output: bool) -> None:
+def print_call_result(result: CallResult, json_output: bool) -> None:
     """One sandbox call (a ``CallResult``): its JSON, or the output, cost, logs and egress."""
     if json_output:
         print_json(result.to_json())

@@ -281,23 +281,35 @@ class QuarantineRequired(PalyraError):
     kind = "quarantine_required"
 
 
+def _verify_and_audit(
+    ctx: typer.Context,
+    artifact: Path,
+    trust_store: Path | None,
+    trusted_publisher: list[str] | None,
+    allow_tofu: bool,
+    blocklist: Path | None,
+) -> tuple[AuditReport, Path]:
+    """Verify and audit; a new TOFU pin is saved only when the audit passes."""
+    policy = AuditPolicy(blocklist=_resolve_blocklist(ctx, blocklist))
+    verification, store, path = _verify(ctx, artifact, trust_store, trusted_publisher, allow_tofu)
+    report = audit_verified(verification, policy)
+    if not report.should_quarantine and verification.apply_pin(store):
+        store.save(path)
+    return report, path
+
+
 def verify_and_audit(
     ctx: typer.Context,
     artifact: Path,
     trusted_publisher: list[str] | None,
     allow_tofu: bool,
 ) -> AuditReport:
-    """Verify against the trust store and audit; refuse what must be quarantined (before any
-    pin is saved)."""
-    policy = AuditPolicy(blocklist=_resolve_blocklist(ctx, None))
-    verification, store, path = _verify(ctx, artifact, None, trusted_publisher, allow_tofu)
-    report = audit_verified(verification, policy)
+    """What ``skills run`` needs first: an artifact that passed both, else a typed error."""
+    report, _path = _verify_and_audit(ctx, artifact, None, trusted_publisher, allow_tofu, None)
     if report.should_quarantine:
         raise QuarantineRequired(
             "the artifact fails its audit: " + "; ".join(report.quarantine_reasons)
         )
-    if verification.apply_pin(store):
-        store.save(path)
     return report
 
 
@@ -317,11 +329,9 @@ def audit(
     json_output: JsonOption = False,
 ) -> None:
     """Verify, then statically audit; exits 1 when the artifact must be quarantined."""
-    policy = AuditPolicy(blocklist=_resolve_blocklist(ctx, blocklist))
-    verification, store, path = _verify(ctx, artifact, trust_store, trusted_publisher, allow_tofu)
-    report = audit_verified(verification, policy)
-    if not report.should_quarantine and verification.apply_pin(store):
-        store.save(path)
+    report, path = _verify_and_audit(
+        ctx, artifact, trust_store, trusted_publisher, allow_tofu, blocklist
+    )
     if json_output:
         print_json({**report.to_json(), "trust_store": str(path)})
     else:
