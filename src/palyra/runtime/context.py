@@ -462,17 +462,6 @@ class CallContext:
         self.remember_secret(value)
         return value
 
-    def _refuse_over_long(
-        self, caller: Any, ptr: int, length: int, limit: int, capability: str
-    ) -> int | None:
-        """A channel name longer than any that can be granted: DENIED (recorded, as on the
-        component ABI) when it lies in guest memory, INVALID when it does not."""
-        if (length & MASK32) <= limit:
-            return None
-        if self.read(caller, ptr, length, limit=0) is None:
-            return INVALID
-        return self.deny(capability)
-
     def secret_get(self, caller: Any, ptr: int, length: int) -> int:
         if not self.grants.secrets:
             return self.deny("secrets")
@@ -589,9 +578,11 @@ class CallContext:
     def channel_send(self, caller: Any, cptr: int, clen: int, mptr: int, mlen: int) -> int:
         if not self.grants.channels:
             return self.deny("channels")
-        refused = self._refuse_over_long(caller, cptr, clen, 256, "channels")
-        if refused is not None:
-            return refused
+        if (clen & MASK32) > 256:
+            # Longer than any name that can be granted: DENIED (recorded, as on the component
+            # ABI) when the range lies in guest memory, INVALID when it does not.
+            in_memory = self.read(caller, cptr, clen, limit=0) is not None
+            return self.deny("channels") if in_memory else INVALID
         channel = self._text(caller, cptr, clen, 256)
         if channel is None:
             return INVALID
