@@ -148,6 +148,9 @@ class CallContext:
         self._storage: SkillStorage | None = None
         self._compat: dict[str, list[str]] | None = None
         self.denied: list[str] = []  # capabilities refused during this call
+        # Granted secrets the vault did not have: the daemon turns a failure after one of
+        # these into "missing_secrets", so only the tools that need a secret are blocked.
+        self.missing_secrets: set[str] = set()
         self.http_failure = ""  # set when http_exchange fails before reaching the firewall
         self._stdio: dict[str, bytearray] = {}
 
@@ -458,6 +461,8 @@ class CallContext:
         vault = self.services.vault
         value = None if vault is None else vault.get(scope, key)
         if value is None:
+            if len(self.missing_secrets) < 64:
+                self.missing_secrets.add(f"{scope}/{key}")
             return NOT_FOUND
         self.remember_secret(value)
         return value

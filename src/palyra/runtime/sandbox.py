@@ -486,6 +486,8 @@ def _call_details(result: CallResult, ctx: CallContext | None = None) -> dict[st
     }
     if ctx is not None and ctx.denied:
         details["denied_capabilities"] = sorted(set(ctx.denied))
+    if ctx is not None and ctx.missing_secrets:
+        details["missing_secrets"] = sorted(ctx.missing_secrets)
     return details
 
 

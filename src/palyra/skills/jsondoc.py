@@ -54,6 +54,8 @@ def loads_strict(data: bytes, *, max_bytes: int, reject_duplicates: bool = False
         raise JsonDocumentError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise JsonDocumentError(f"document nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise JsonDocumentError(" ".join(str(exc).split())[:200]) from None
     if not json_depth_ok(value):
         raise JsonDocumentError(f"document nests deeper than {MAX_JSON_DEPTH} levels")
     return value

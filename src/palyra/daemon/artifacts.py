@@ -1,0 +1,134 @@
+"""Installed artifacts on disk: ``<state>/skills/<skill_id>/<version>/artifact.palyra-skill``.
+
+The database decides what is installed; a file without a row is an orphan left by a crash
+between writing the file and committing the row, and :func:`remove_orphans` deletes it.
+Artifacts are re-verified when loaded (hash against the installed record, then the full
+structural and signature check); the parsed result is cached per (path, size, mtime, inode)
+so a call does not pay for re-hashing a 30 MiB component that has not changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import threading
+from pathlib import Path
+
+from palyra.errors import IoFailure
+from palyra.fsutil import atomic_write
+from palyra.skills.constants import MAX_ARTIFACT_BYTES
+from palyra.skills.errors import SkillError
+from palyra.skills.inspect import SkillInspection, inspect_skill_artifact
+from palyra.store.base import SkillVersionRecord
+
+ARTIFACT_NAME = "artifact.palyra-skill"
+_CACHE_LIMIT = 64
+
+
+class ArtifactTampered(SkillError):
+    """The stored artifact no longer matches what was verified at install."""
+
+    kind = "artifact_tampered"
+
+
+def skills_dir(state_root: Path) -> Path:
+    return state_root / "skills"
+
+
+def artifact_path(state_root: Path, skill_id: str, version: str) -> Path:
+    # skill_id and version were validated by the manifest parser: no separators, no dots-only.
+    return skills_dir(state_root) / skill_id / version / ARTIFACT_NAME
+
+
+def write_artifact(state_root: Path, skill_id: str, version: str, data: bytes) -> Path:
+    path = artifact_path(state_root, skill_id, version)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise IoFailure(f"cannot create {path.parent}: {exc.strerror}") from None
+    atomic_write(path, data, mode=0o600)
+    return path
+
+
+def delete_artifact(state_root: Path, skill_id: str, version: str) -> None:
+    version_dir = artifact_path(state_root, skill_id, version).parent
+    shutil.rmtree(version_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        version_dir.parent.rmdir()  # the skill's directory, once its last version is gone
+
+
+def read_artifact(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_ARTIFACT_BYTES + 1)
+    except OSError as exc:
+        raise IoFailure(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_ARTIFACT_BYTES:
+        raise ArtifactTampered(f"{path} is larger than any artifact could be")
+    return data
+
+
+def remove_orphans(state_root: Path, installed: set[tuple[str, str]]) -> list[str]:
+    """Delete artifact directories with no database row; returns what was removed."""
+    removed: list[str] = []
+    root = skills_dir(state_root)
+    if not root.is_dir():
+        return removed
+    for skill_dir in root.iterdir():
+        if not skill_dir.is_dir() or skill_dir.is_symlink():
+            continue
+        for version_dir in skill_dir.iterdir():
+            if (skill_dir.name, version_dir.name) not in installed and version_dir.is_dir():
+                shutil.rmtree(version_dir, ignore_errors=True)
+                removed.append(f"{skill_dir.name}/{version_dir.name}")
+        with contextlib.suppress(OSError):
+            skill_dir.rmdir()
+    return removed
+
+
+class ArtifactCache:
+    """Verified inspections of installed artifacts, keyed by the file's identity."""
+
+    def __init__(self, state_root: Path) -> None:
+        self.state_root = state_root
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[tuple[int, int, int, str], SkillInspection]] = {}
+
+    def load(self, record: SkillVersionRecord) -> SkillInspection:
+        path = artifact_path(self.state_root, record.skill_id, record.version)
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise ArtifactTampered(
+                f"installed artifact of {record.skill_id} {record.version} is missing "
+                f"({exc.strerror})"
+            ) from None
+        key = (record.skill_id, record.version)
+        identity = (st.st_size, st.st_mtime_ns, st.st_ino, record.artifact_sha256)
+        with self._lock:
+            cached = self._entries.get(key)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        data = read_artifact(path)
+        if hashlib.sha256(data).hexdigest() != record.artifact_sha256:
+            raise ArtifactTampered(
+                f"installed artifact of {record.skill_id} {record.version} changed on disk "
+                "since it was verified"
+            )
+        inspection = inspect_skill_artifact(data)
+        if inspection.public_key_hex != record.public_key_hex:
+            raise ArtifactTampered(
+                f"installed artifact of {record.skill_id} {record.version} is signed by "
+                "another key than at install"
+            )
+        with self._lock:
+            if len(self._entries) >= _CACHE_LIMIT:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (identity, inspection)
+        return inspection
+
+    def forget(self, skill_id: str, version: str) -> None:
+        with self._lock:
+            self._entries.pop((skill_id, version), None)

@@ -1,0 +1,563 @@
+"""Install, update, remove and the status machine (design.md §5).
+
+Install = verify (structure, signature, compatibility) → trust decision → audit → persist.
+Persisting is: write the artifact file (a file with no row is an orphan, cleaned on start),
+then one database transaction with the version row, "current" and the journal events, then
+the TOFU pin. A crash before the commit leaves nothing; a crash after it leaves a row whose
+pin :func:`recover` writes on the next start — so no pin ever exists for a failed install.
+
+Statuses: ``active``, ``quarantined`` (failed audit or verification, operator action, or an
+update awaiting capability approval) and ``disabled``. There is no hidden "missing" state:
+a version row is born with a status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from palyra.daemon import artifacts
+from palyra.daemon.context import ServiceContext
+from palyra.daemon.errors import (
+    AlreadyInstalled,
+    CapabilityApprovalRequired,
+    Conflict,
+    DowngradeRefused,
+    QuarantineRequired,
+    RegistryError,
+    SkillNotInstalled,
+)
+from palyra.daemon.sources import ResolvedArtifact
+from palyra.errors import PalyraError, UsageError
+from palyra.skills.audit import AuditReport, audit_verified
+from palyra.skills.grants import CapabilityGrants, capability_grants_from_manifest
+from palyra.skills.inspect import SkillInspection, inspect_skill_artifact
+from palyra.skills.manifest import SkillManifest
+from palyra.skills.trust import TrustDecision
+from palyra.skills.values import parse_semver
+from palyra.skills.verify import VerificationReport, verify_inspection
+from palyra.store.base import SkillStatus, SkillVersionRecord, Transaction
+from palyra.store.sqlite import now_ms
+
+SYSTEM = "system:daemon"
+
+
+@dataclass
+class Outcome:
+    """A committed change: the record it produced and the hook events to fire."""
+
+    record: SkillVersionRecord | None
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def audit_summary(report: AuditReport) -> dict[str, Any]:
+    return {
+        "passed": report.passed,
+        "should_quarantine": report.should_quarantine,
+        "failed_checks": report.failed_checks,
+        "warning_checks": report.warning_checks,
+        "quarantine_reasons": report.quarantine_reasons,
+        "check_count": len(report.checks),
+        "at_ms": now_ms(),
+    }
+
+
+def capability_increase(old: CapabilityGrants, new: CapabilityGrants) -> dict[str, list[str]]:
+    """What ``new`` may reach that ``old`` could not, per capability class."""
+    pairs = {
+        "http_hosts": (old.http_hosts, new.http_hosts),
+        "secrets": (old.secret_keys, new.secret_keys),
+        "storage_prefixes": (old.storage_prefixes, new.storage_prefixes),
+        "storage_read_prefixes": (
+            old.storage_read_prefixes + old.storage_prefixes,
+            new.storage_read_prefixes,
+        ),
+        "channels": (old.channels, new.channels),
+    }
+    return {
+        name: sorted(set(after) - set(before))
+        for name, (before, after) in pairs.items()
+        if set(after) - set(before)
+    }
+
+
+def _skill_event(record: SkillVersionRecord, **extra: Any) -> dict[str, Any]:
+    return {
+        "skill_id": record.skill_id,
+        "version": record.version,
+        "publisher": record.publisher,
+        "status": record.status.value,
+        "reason": record.status_reason,
+        **extra,
+    }
+
+
+# ---- resolution ---------------------------------------------------------------------------
+
+
+def resolve_version(tx: Transaction, skill_id: str, version: str | None) -> SkillVersionRecord:
+    """The named version, else the current one; a typed not-found otherwise."""
+    if version is None:
+        version = tx.current_version(skill_id)
+        if version is None:
+            raise SkillNotInstalled(f"skill {skill_id} is not installed")
+    record = tx.skill_version(skill_id, version)
+    if record is None:
+        raise SkillNotInstalled(f"skill {skill_id} version {version} is not installed")
+    return record
+
+
+def _semver(version: str) -> tuple[int, int, int]:
+    return parse_semver("version", version)
+
+
+# ---- install / update ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checked:
+    inspection: SkillInspection
+    verification: VerificationReport
+    audit: AuditReport
+    artifact_sha256: str
+
+
+def check_artifact(ctx: ServiceContext, resolved: ResolvedArtifact, allow_tofu: bool) -> Checked:
+    """Verify, trust and audit bytes without changing any state."""
+    try:
+        inspection = inspect_skill_artifact(resolved.data)
+    except PalyraError as exc:
+        raise type(exc)(
+            f"skill artifact failed structural verification: {exc.message}", details=exc.details
+        ) from None
+    manifest = inspection.manifest
+    promise = resolved.promise
+    digest = hashlib.sha256(resolved.data).hexdigest()
+    if promise is not None:
+        if promise.artifact_sha256 is not None and promise.artifact_sha256 != digest:
+            raise RegistryError(
+                f"registry hash mismatch for {promise.skill_id} {promise.version}: "
+                f"expected {promise.artifact_sha256}, got {digest}"
+            )
+        mismatched = [
+            name
+            for name, promised, actual in (
+                ("skill_id", promise.skill_id, manifest.skill_id),
+                ("version", promise.version, manifest.version),
+                ("publisher", promise.publisher, manifest.publisher),
+            )
+            if promised is not None and promised != actual
+        ]
+        if mismatched:
+            raise RegistryError(
+                f"registry metadata mismatch ({', '.join(mismatched)}) for {resolved.source_ref}"
+            )
+    verification = verify_inspection(inspection, ctx.trust_store(), allow_tofu=allow_tofu)
+    report = audit_verified(verification, ctx.audit_policy())
+    return Checked(inspection, verification, report, digest)
+
+
+def _new_record(
+    ctx: ServiceContext,
+    checked: Checked,
+    resolved: ResolvedArtifact,
+    status: SkillStatus,
+    reason: str | None,
+    principal: str,
+) -> SkillVersionRecord:
+    m = checked.inspection.manifest
+    at = now_ms()
+    return SkillVersionRecord(
+        skill_id=m.skill_id,
+        version=m.version,
+        publisher=m.publisher,
+        name=m.name,
+        artifact_sha256=checked.artifact_sha256,
+        payload_sha256=checked.inspection.payload_sha256,
+        key_id=checked.inspection.signature.key_id,
+        public_key_hex=checked.inspection.public_key_hex,
+        trust_decision=checked.verification.trust_decision.value,
+        source_kind=resolved.source_kind,
+        source_ref=resolved.source_ref,
+        installed_at_ms=at,
+        status=status,
+        status_reason=reason,
+        status_changed_at_ms=at,
+        status_principal=principal,
+        audit=audit_summary(checked.audit),
+    )
+
+
+def _initial_status(
+    ctx: ServiceContext, checked: Checked, held: dict[str, list[str]] | None
+) -> tuple[SkillStatus, str | None]:
+    if checked.audit.should_quarantine:
+        return SkillStatus.QUARANTINED, "audit_failed: " + " | ".join(
+            checked.audit.quarantine_reasons
+        )
+    if held:
+        return SkillStatus.QUARANTINED, "capability_approval_required: " + "; ".join(
+            f"{k} +{', '.join(v)}" for k, v in held.items()
+        )
+    if ctx.config.new_skills_start == "disabled":
+        return SkillStatus.DISABLED, "policy: new skills start disabled"
+    return SkillStatus.ACTIVE, None
+
+
+def install(
+    ctx: ServiceContext,
+    resolved: ResolvedArtifact,
+    *,
+    allow_tofu: bool = False,
+    force: bool = False,
+    require_installed: bool = False,
+    principal: str = "operator",
+) -> Outcome:
+    """Install (or, with ``require_installed``, update to) the resolved artifact.
+
+    A new version becomes current unless it asks for capabilities the current version does
+    not have: then it is stored quarantined with the capability diff and the current version
+    keeps running until the operator approves (``enable --approve-capabilities``).
+    """
+    checked = check_artifact(ctx, resolved, allow_tofu)
+    m = checked.inspection.manifest
+    with ctx.store.read() as tx:
+        existing = tx.skill_version(m.skill_id, m.version)
+        current_version = tx.current_version(m.skill_id)
+        current = None if current_version is None else tx.skill_version(m.skill_id, current_version)
+    if existing is not None:
+        if existing.artifact_sha256 == checked.artifact_sha256:
+            return Outcome(existing, details={"changed": False, "reason": "already_installed"})
+        raise AlreadyInstalled(
+            f"{m.skill_id} {m.version} is already installed with different bytes "
+            "(versions are immutable: publish a new version)"
+        )
+    if require_installed and current is None:
+        raise SkillNotInstalled(f"skill {m.skill_id} is not installed (use install)")
+    held: dict[str, list[str]] | None = None
+    if current is not None:
+        if _semver(m.version) < _semver(current.version) and not force:
+            raise DowngradeRefused(
+                f"{m.skill_id} {m.version} is older than the installed {current.version} "
+                "(pass --force to downgrade)"
+            )
+        old = capability_grants_from_manifest(ctx.artifacts.load(current).manifest)
+        held = capability_increase(old, capability_grants_from_manifest(m)) or None
+    status, reason = _initial_status(ctx, checked, held)
+    record = _new_record(ctx, checked, resolved, status, reason, principal)
+    if held:
+        record = _with(record, pending_capabilities=held)
+    artifacts.write_artifact(ctx.state_root, m.skill_id, m.version, resolved.data)
+    verb = "skill.updated" if current is not None else "skill.installed"
+    becomes_current = current is None or not held
+    events: list[tuple[str, dict[str, Any]]] = []
+    with ctx.store.write() as tx:
+        if tx.skill_version(m.skill_id, m.version) is not None:  # a concurrent install won
+            raise AlreadyInstalled(f"{m.skill_id} {m.version} was installed concurrently")
+        tx.insert_skill_version(record)
+        if becomes_current:
+            tx.set_current(m.skill_id, m.version)
+        payload = _skill_event(
+            record,
+            previous_version=None if current is None else current.version,
+            artifact_sha256=record.artifact_sha256,
+            payload_sha256=record.payload_sha256,
+            signature_key_id=record.key_id,
+            trust_decision=record.trust_decision,
+            source={"kind": record.source_kind, "reference": record.source_ref},
+            audit=record.audit,
+            current=becomes_current,
+            pending_capabilities=held,
+        )
+        tx.append_event("skill.update_held" if held else verb, principal, payload)
+        if status is SkillStatus.QUARANTINED:
+            tx.append_event("skill.quarantined", principal, _skill_event(record))
+        final = tx.skill_version(m.skill_id, m.version)
+    if checked.verification.trust_decision is TrustDecision.TOFU_NEWLY_PINNED:
+        ctx.pin(m.publisher, checked.inspection.public_key_hex)
+    if resolved.index_signer is not None:
+        ctx.pin(*resolved.index_signer)
+    events.append(("skill:installed", _skill_event(record, action=verb)))
+    if status is SkillStatus.QUARANTINED:
+        events.append(("skill:quarantined", _skill_event(record)))
+    return Outcome(final, events, {"changed": True, "held_capabilities": held})
+
+
+def _with(record: SkillVersionRecord, **changes: Any) -> SkillVersionRecord:
+    from dataclasses import replace
+
+    return replace(record, **changes)
+
+
+# ---- remove -------------------------------------------------------------------------------
+
+
+def remove(
+    ctx: ServiceContext, skill_id: str, version: str | None, principal: str = "operator"
+) -> Outcome:
+    """Remove one version (not the current one while others remain) or the whole skill."""
+    with ctx.store.write() as tx:
+        versions = tx.skill_versions(skill_id)
+        if not versions:
+            raise SkillNotInstalled(f"skill {skill_id} is not installed")
+        if version is None:
+            targets = versions
+        else:
+            targets = [v for v in versions if v.version == version]
+            if not targets:
+                raise SkillNotInstalled(f"skill {skill_id} version {version} is not installed")
+            if targets[0].current and len(versions) > 1:
+                raise Conflict(
+                    f"{skill_id} {version} is the current version; remove the other versions "
+                    "first, or the whole skill (omit --version)"
+                )
+        removing_all = len(targets) == len(versions)
+        doomed = {t.version for t in targets}
+        bound = [
+            p.plugin_id
+            for p in tx.plugins()
+            if p.skill_id == skill_id and (removing_all or p.skill_version in doomed)
+        ]
+        if bound:
+            raise Conflict(
+                f"skill {skill_id} is bound by plugin(s) {', '.join(sorted(bound))}; "
+                "unbind them first"
+            )
+        if removing_all:
+            tx.set_current(skill_id, None)
+        for target in targets:
+            tx.delete_skill_version(skill_id, target.version)
+        removed = [t.version for t in targets]
+        tx.append_event(
+            "skill.removed", principal, {"skill_id": skill_id, "removed_versions": removed}
+        )
+    for target in targets:
+        ctx.artifacts.forget(skill_id, target.version)
+        artifacts.delete_artifact(ctx.state_root, skill_id, target.version)
+    return Outcome(None, details={"skill_id": skill_id, "removed_versions": removed})
+
+
+# ---- status changes -----------------------------------------------------------------------
+
+
+def _set_status(
+    ctx: ServiceContext,
+    record: SkillVersionRecord,
+    status: SkillStatus,
+    reason: str | None,
+    principal: str,
+    event: str,
+    *,
+    extra_writes: Any = None,
+) -> SkillVersionRecord:
+    with ctx.store.write() as tx:
+        live = tx.skill_version(record.skill_id, record.version)
+        if live is None:
+            raise SkillNotInstalled(f"skill {record.skill_id} version {record.version} was removed")
+        tx.set_status(record.skill_id, record.version, status, reason, principal, now_ms())
+        if extra_writes is not None:
+            extra_writes(tx)
+        updated = tx.skill_version(record.skill_id, record.version)
+        assert updated is not None
+        tx.append_event(event, principal, _skill_event(updated))
+    return updated
+
+
+def disable(
+    ctx: ServiceContext, skill_id: str, version: str | None, reason: str | None, principal: str
+) -> Outcome:
+    with ctx.store.read() as tx:
+        record = resolve_version(tx, skill_id, version)
+    updated = _set_status(ctx, record, SkillStatus.DISABLED, reason, principal, "skill.disabled")
+    return Outcome(updated, [("skill:disabled", _skill_event(updated))])
+
+
+def quarantine(
+    ctx: ServiceContext, skill_id: str, version: str | None, reason: str | None, principal: str
+) -> Outcome:
+    with ctx.store.read() as tx:
+        record = resolve_version(tx, skill_id, version)
+    updated = _set_status(
+        ctx, record, SkillStatus.QUARANTINED, reason, principal, "skill.quarantined"
+    )
+    return Outcome(updated, [("skill:quarantined", _skill_event(updated))])
+
+
+def reverify(ctx: ServiceContext, record: SkillVersionRecord) -> AuditReport:
+    """The stored bytes, checked again: hash, structure, signature, trust (no TOFU), audit."""
+    ctx.artifacts.forget(record.skill_id, record.version)
+    inspection = ctx.artifacts.load(record)
+    verification = verify_inspection(inspection, ctx.trust_store(), allow_tofu=False)
+    return audit_verified(verification, ctx.audit_policy())
+
+
+def enable(
+    ctx: ServiceContext,
+    skill_id: str,
+    version: str | None,
+    reason: str | None,
+    principal: str,
+    *,
+    approve_capabilities: bool = False,
+) -> Outcome:
+    """Re-verify and re-audit, then make the version active (and current if it was held)."""
+    with ctx.store.read() as tx:
+        record = resolve_version(tx, skill_id, version)
+    if record.pending_capabilities and not approve_capabilities:
+        raise CapabilityApprovalRequired(
+            f"{skill_id} {record.version} asks for capabilities its predecessor did not have: "
+            + "; ".join(f"{k} +{', '.join(v)}" for k, v in record.pending_capabilities.items())
+            + " (pass --approve-capabilities to grant them)",
+            details={"pending_capabilities": record.pending_capabilities},
+        )
+    report = reverify(ctx, record)
+    summary = audit_summary(report)
+    if report.should_quarantine:
+        with ctx.store.write() as tx:
+            tx.set_verification(skill_id, record.version, report.trust_decision.value, summary)
+        raise QuarantineRequired(
+            f"{skill_id} {record.version} still fails its audit: "
+            + " | ".join(report.quarantine_reasons)
+        )
+    approved = record.pending_capabilities
+
+    def writes(tx: Transaction) -> None:
+        tx.set_verification(skill_id, record.version, report.trust_decision.value, summary)
+        if approved:
+            tx.set_pending_capabilities(skill_id, record.version, None)
+            tx.set_current(skill_id, record.version)
+            tx.append_event(
+                "skill.capabilities_approved",
+                principal,
+                {"skill_id": skill_id, "version": record.version, "capabilities": approved},
+            )
+
+    updated = _set_status(
+        ctx, record, SkillStatus.ACTIVE, reason, principal, "skill.enabled", extra_writes=writes
+    )
+    return Outcome(updated, [("skill:enabled", _skill_event(updated))])
+
+
+# ---- verification and audit of installed skills ------------------------------------------
+
+
+def verify_installed(
+    ctx: ServiceContext, skill_id: str, version: str | None, principal: str
+) -> Outcome:
+    """Re-verify the stored artifact; one that stopped verifying is quarantined."""
+    with ctx.store.read() as tx:
+        record = resolve_version(tx, skill_id, version)
+    return _recheck(ctx, record, principal, "skill.verified")
+
+
+def _recheck(
+    ctx: ServiceContext, record: SkillVersionRecord, principal: str, event: str
+) -> Outcome:
+    try:
+        report = reverify(ctx, record)
+    except PalyraError as exc:
+        reason = f"verification_failed: {exc.kind}: {exc.message}"
+        if record.status is SkillStatus.QUARANTINED:
+            return Outcome(record, details={"ok": False, "error": exc.to_json()})
+        updated = _set_status(
+            ctx, record, SkillStatus.QUARANTINED, reason, principal, "skill.quarantined"
+        )
+        return Outcome(
+            updated,
+            [("skill:quarantined", _skill_event(updated))],
+            {"ok": False, "error": exc.to_json()},
+        )
+    summary = audit_summary(report)
+    with ctx.store.write() as tx:
+        tx.set_verification(record.skill_id, record.version, report.trust_decision.value, summary)
+        tx.append_event(
+            event,
+            principal,
+            {
+                "skill_id": record.skill_id,
+                "version": record.version,
+                "trust_decision": report.trust_decision.value,
+                "audit": summary,
+            },
+        )
+    if report.should_quarantine and record.status is not SkillStatus.QUARANTINED:
+        reason = "audit_failed: " + " | ".join(report.quarantine_reasons)
+        updated = _set_status(
+            ctx, record, SkillStatus.QUARANTINED, reason, principal, "skill.quarantined"
+        )
+        return Outcome(
+            updated,
+            [("skill:quarantined", _skill_event(updated))],
+            {"ok": False, "audit": report.to_json()},
+        )
+    with ctx.store.read() as tx:
+        fresh = tx.skill_version(record.skill_id, record.version)
+    return Outcome(fresh, details={"ok": not report.should_quarantine, "audit": report.to_json()})
+
+
+def audit_installed(
+    ctx: ServiceContext, skill_id: str, version: str | None, principal: str
+) -> Outcome:
+    with ctx.store.read() as tx:
+        record = resolve_version(tx, skill_id, version)
+    return _recheck(ctx, record, principal, "skill.audited")
+
+
+def reaudit_all(ctx: ServiceContext) -> list[Outcome]:
+    """The periodic re-audit: every installed version; never re-activates anything."""
+    with ctx.store.read() as tx:
+        records = tx.skill_versions()
+    return [_recheck(ctx, record, SYSTEM, "skill.audited") for record in records]
+
+
+# ---- recovery -----------------------------------------------------------------------------
+
+
+def recover(ctx: ServiceContext) -> dict[str, Any]:
+    """Finish what a crash interrupted: remove orphan artifacts, write committed TOFU pins."""
+    with ctx.store.read() as tx:
+        records = tx.skill_versions()
+    removed = artifacts.remove_orphans(ctx.state_root, {(r.skill_id, r.version) for r in records})
+    pinned: list[str] = []
+    store = ctx.trust_store()
+    for record in records:
+        if record.trust_decision != TrustDecision.TOFU_NEWLY_PINNED.value:
+            continue
+        known = record.publisher in store.trusted_publishers or (
+            record.publisher in store.tofu_publishers
+        )
+        if not known and ctx.pin(record.publisher, record.public_key_hex):
+            pinned.append(record.publisher)
+    return {"orphans_removed": removed, "pins_restored": pinned}
+
+
+# ---- reading ------------------------------------------------------------------------------
+
+
+def manifest_of(ctx: ServiceContext, record: SkillVersionRecord) -> SkillManifest | None:
+    """The manifest of an installed version, or None when its artifact cannot be loaded
+    (one broken artifact must not break listing every other skill)."""
+    try:
+        return ctx.artifacts.load(record).manifest
+    except PalyraError:
+        return None
+
+
+def missing_secrets(ctx: ServiceContext, manifest: SkillManifest) -> list[str]:
+    """Declared secrets (exact keys) that are not in the vault, as ``scope/key``."""
+    try:
+        present = set(ctx.vault.names())
+    except PalyraError:
+        present = set()
+    return sorted(
+        f"{g.scope}/{g.key}"
+        for g in capability_grants_from_manifest(manifest).secrets
+        if "*" not in g.key and (g.scope, g.key) not in present
+    )
+
+
+def require_usage(condition: bool, message: str) -> None:
+    if not condition:
+        raise UsageError(message)

@@ -1,0 +1,390 @@
+"""The one service every face calls. Methods take plain values and return JSON-ready dicts,
+so the CLI prints the same documents whether it runs the service in-process or asks a
+daemon over HTTP (whose client implements the same methods)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+from typing import Any
+
+from palyra.daemon import lifecycle
+from palyra.daemon.approvals import Approvals
+from palyra.daemon.context import ServiceContext
+from palyra.daemon.lifecycle import Outcome
+from palyra.daemon.runner import CallRequest, Runner
+from palyra.daemon.sources import ResolvedArtifact, from_file, from_registry_dir
+from palyra.errors import NotFoundError, PalyraError, UsageError
+from palyra.runtime.vault import VaultError, secret_ref
+from palyra.skills.grants import capability_grants_from_manifest
+from palyra.store.base import ApprovalState, SkillVersionRecord
+from palyra.store.journal_chain import verify_chain
+
+MAX_JOURNAL_PAGE = 1000
+
+
+class Service:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.approvals = Approvals(ctx)
+        self.runner = Runner(ctx, self.approvals)
+
+    @classmethod
+    def open(cls, state_root: Path) -> Service:
+        service = cls(ServiceContext(state_root))
+        lifecycle.recover(service.ctx)
+        return service
+
+    def close(self) -> None:
+        self.ctx.close()
+
+    def _done(self, outcome: Outcome) -> None:
+        for event, payload in outcome.events:
+            self.ctx.fire(event, payload)
+
+    def _entry(self, record: SkillVersionRecord) -> dict[str, Any]:
+        body = record.to_json()
+        manifest = lifecycle.manifest_of(self.ctx, record)
+        if manifest is None:
+            body["artifact_error"] = "the stored artifact cannot be loaded (run skills verify)"
+            body["tools"] = []
+            body["missing_secrets"] = []
+        else:
+            body["tools"] = [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "description": t.description,
+                    "requires_approval": t.risk.needs_approval,
+                }
+                for t in manifest.tools
+            ]
+            body["missing_secrets"] = lifecycle.missing_secrets(self.ctx, manifest)
+        body["needs_secrets"] = bool(body["missing_secrets"])
+        return body
+
+    # ---- skills: install and update ---------------------------------------------------------
+    def install_artifact(
+        self,
+        data: bytes,
+        *,
+        source_ref: str = "upload",
+        source_kind: str = "local_artifact",
+        allow_tofu: bool = False,
+        force: bool = False,
+        principal: str = "operator",
+    ) -> dict[str, Any]:
+        resolved = ResolvedArtifact(data, source_kind, source_ref)
+        return self._install(resolved, allow_tofu, force, False, principal)
+
+    def install_file(
+        self,
+        path: Path,
+        *,
+        allow_tofu: bool = False,
+        force: bool = False,
+        principal: str = "operator",
+    ) -> dict[str, Any]:
+        return self._install(from_file(path), allow_tofu, force, False, principal)
+
+    def install_from_registry_dir(
+        self,
+        root: Path,
+        skill_id: str,
+        version: str | None = None,
+        *,
+        allow_tofu: bool = False,
+        force: bool = False,
+        update: bool = False,
+        principal: str = "operator",
+    ) -> dict[str, Any]:
+        resolved = from_registry_dir(root, skill_id, version)
+        return self._install(resolved, allow_tofu, force, update, principal)
+
+    def _install(
+        self,
+        resolved: ResolvedArtifact,
+        allow_tofu: bool,
+        force: bool,
+        update: bool,
+        principal: str,
+    ) -> dict[str, Any]:
+        outcome = lifecycle.install(
+            self.ctx,
+            resolved,
+            allow_tofu=allow_tofu,
+            force=force,
+            require_installed=update,
+            principal=principal,
+        )
+        self._done(outcome)
+        assert outcome.record is not None
+        return {**self._entry(outcome.record), **outcome.details}
+
+    # ---- skills: status -----------------------------------------------------------------------
+    def remove(
+        self, skill_id: str, version: str | None = None, *, principal: str = "operator"
+    ) -> dict[str, Any]:
+        outcome = lifecycle.remove(self.ctx, skill_id, version, principal)
+        return outcome.details
+
+    def enable(
+        self,
+        skill_id: str,
+        version: str | None = None,
+        *,
+        reason: str | None = None,
+        approve_capabilities: bool = False,
+        principal: str = "operator",
+    ) -> dict[str, Any]:
+        outcome = lifecycle.enable(
+            self.ctx,
+            skill_id,
+            version,
+            reason,
+            principal,
+            approve_capabilities=approve_capabilities,
+        )
+        self._done(outcome)
+        assert outcome.record is not None
+        return self._entry(outcome.record)
+
+    def disable(
+        self,
+        skill_id: str,
+        version: str | None = None,
+        *,
+        reason: str | None = None,
+        principal: str = "operator",
+    ) -> dict[str, Any]:
+        outcome = lifecycle.disable(self.ctx, skill_id, version, reason, principal)
+        self._done(outcome)
+        assert outcome.record is not None
+        return self._entry(outcome.record)
+
+    def quarantine(
+        self,
+        skill_id: str,
+        version: str | None = None,
+        *,
+        reason: str | None = None,
+        principal: str = "operator",
+    ) -> dict[str, Any]:
+        outcome = lifecycle.quarantine(self.ctx, skill_id, version, reason, principal)
+        self._done(outcome)
+        assert outcome.record is not None
+        return self._entry(outcome.record)
+
+    def verify(
+        self, skill_id: str, version: str | None = None, *, principal: str = "operator"
+    ) -> dict[str, Any]:
+        outcome = lifecycle.verify_installed(self.ctx, skill_id, version, principal)
+        self._done(outcome)
+        assert outcome.record is not None
+        return {**self._entry(outcome.record), "result": outcome.details}
+
+    def audit(
+        self, skill_id: str, version: str | None = None, *, principal: str = "operator"
+    ) -> dict[str, Any]:
+        outcome = lifecycle.audit_installed(self.ctx, skill_id, version, principal)
+        self._done(outcome)
+        assert outcome.record is not None
+        return {**self._entry(outcome.record), "result": outcome.details}
+
+    def reaudit(self) -> dict[str, Any]:
+        outcomes = lifecycle.reaudit_all(self.ctx)
+        for outcome in outcomes:
+            self._done(outcome)
+        return {
+            "audited": len(outcomes),
+            "quarantined": [
+                f"{o.record.skill_id} {o.record.version}"
+                for o in outcomes
+                if o.record is not None and o.events
+            ],
+        }
+
+    # ---- skills: reading ----------------------------------------------------------------------
+    def list_skills(self) -> dict[str, Any]:
+        with self.ctx.store.read() as tx:
+            records = tx.skill_versions()
+        skills: dict[str, dict[str, Any]] = {}
+        for record in records:
+            entry = skills.setdefault(
+                record.skill_id, {"skill_id": record.skill_id, "versions": []}
+            )
+            entry["versions"].append(self._entry(record))
+        for entry in skills.values():
+            current = next((v for v in entry["versions"] if v["current"]), entry["versions"][-1])
+            entry.update(
+                {
+                    key: current[key]
+                    for key in (
+                        "name",
+                        "publisher",
+                        "status",
+                        "status_reason",
+                        "trust_decision",
+                        "tools",
+                        "missing_secrets",
+                        "needs_secrets",
+                    )
+                }
+            )
+            entry["current_version"] = current["version"] if current["current"] else None
+            entry["held_versions"] = [
+                v["version"] for v in entry["versions"] if v["pending_capabilities"]
+            ]
+        rows = [skills[k] for k in sorted(skills)]
+        return {"count": len(rows), "skills": rows}
+
+    def info(self, skill_id: str, version: str | None = None) -> dict[str, Any]:
+        with self.ctx.store.read() as tx:
+            record = lifecycle.resolve_version(tx, skill_id, version)
+            versions = [r.version for r in tx.skill_versions(skill_id)]
+        body = self._entry(record)
+        body["installed_versions"] = versions
+        try:
+            inspection = self.ctx.artifacts.load(record)
+        except PalyraError as exc:
+            body["artifact_error"] = exc.to_json()
+            return body
+        manifest = inspection.manifest
+        body["manifest"] = manifest.to_json()
+        body["capabilities"] = capability_grants_from_manifest(manifest).to_json()
+        body["entries"] = sorted(inspection.entries)
+        return body
+
+    def check(self, skill_id: str | None = None, version: str | None = None) -> dict[str, Any]:
+        """Verify and audit without changing anything; say what would block each skill."""
+        with self.ctx.store.read() as tx:
+            if skill_id is None:
+                records = [r for r in tx.skill_versions() if r.current]
+            else:
+                records = [lifecycle.resolve_version(tx, skill_id, version)]
+        results = []
+        for record in records:
+            reasons: list[str] = []
+            audit_passed = False
+            try:
+                report = lifecycle.reverify(self.ctx, record)
+                audit_passed = not report.should_quarantine
+                reasons += [f"audit: {r}" for r in report.quarantine_reasons]
+            except PalyraError as exc:
+                reasons.append(f"verification failed: {exc.kind}: {exc.message}")
+            if record.status.value != "active":
+                reasons.append(f"status is {record.status.value}")
+            entry = self._entry(record)
+            blocked = bool(reasons)
+            status = (
+                "blocked" if blocked else "needs_secrets" if entry["needs_secrets"] else "ready"
+            )
+            if entry["needs_secrets"]:
+                reasons.append("missing secrets: " + ", ".join(entry["missing_secrets"]))
+            results.append(
+                {
+                    "skill_id": record.skill_id,
+                    "version": record.version,
+                    "check_status": status,
+                    "status": record.status.value,
+                    "audit_passed": audit_passed,
+                    "reasons": reasons,
+                }
+            )
+        return {"count": len(results), "results": results}
+
+    # ---- running ------------------------------------------------------------------------------
+    def run(
+        self,
+        skill_id: str,
+        tool: str,
+        input_value: Any = None,
+        *,
+        version: str | None = None,
+        principal: str = "operator",
+        origin: str = "cli",
+        approval_timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        request = CallRequest(
+            skill_id=skill_id,
+            tool=tool,
+            input={} if input_value is None else input_value,
+            version=version,
+            principal=principal,
+            origin=origin,
+        )
+        receipt = self.runner.call(request, approval_timeout_s=approval_timeout_s)
+        return receipt.to_json()
+
+    # ---- approvals ----------------------------------------------------------------------------
+    def list_approvals(self, state: str | None = "pending") -> dict[str, Any]:
+        try:
+            wanted = None if state in (None, "all") else ApprovalState(state)
+        except ValueError:
+            raise UsageError(
+                f"unknown approval state '{state}' (pending, approved, denied, expired, all)"
+            ) from None
+        rows = [r.to_json() for r in self.approvals.list(wanted)]
+        return {"count": len(rows), "approvals": rows}
+
+    def decide_approval(
+        self,
+        approval_id: str,
+        *,
+        approve: bool,
+        window_s: float | None = None,
+        reason: str | None = None,
+        principal: str = "operator",
+    ) -> dict[str, Any]:
+        record = self.approvals.decide(
+            approval_id, approve=approve, principal=principal, window_s=window_s, reason=reason
+        )
+        return record.to_json()
+
+    # ---- journal ------------------------------------------------------------------------------
+    def journal(
+        self, after_seq: int = 0, limit: int = 100, kind: str | None = None
+    ) -> dict[str, Any]:
+        if not 1 <= limit <= MAX_JOURNAL_PAGE:
+            raise UsageError(f"limit must be 1..{MAX_JOURNAL_PAGE}")
+        if after_seq < 0:
+            raise UsageError("after must not be negative")
+        with self.ctx.store.read() as tx:
+            events = tx.events(after_seq=after_seq, limit=limit, kind=kind)
+        return {"count": len(events), "events": [e.to_json() for e in events]}
+
+    def verify_journal(self) -> dict[str, Any]:
+        return verify_chain(self.ctx.store.iter_events()).to_json()
+
+    # ---- secrets ------------------------------------------------------------------------------
+    def set_secret(
+        self, scope: str, key: str, value: bytes, *, principal: str = "operator"
+    ) -> dict[str, Any]:
+        ref = secret_ref(scope, key)
+        if not value:
+            raise VaultError("a secret value must not be empty")
+        self.ctx.vault.set(scope, key, value)
+        with self.ctx.store.write() as tx:
+            tx.append_event("secret.set", principal, {"secret": ref})
+        return {"secret": ref, "set": True}
+
+    def list_secrets(self) -> dict[str, Any]:
+        names = [f"{scope}/{key}" for scope, key in self.ctx.vault.names()]
+        return {"count": len(names), "secrets": names}
+
+    def delete_secret(self, scope: str, key: str, *, principal: str = "operator") -> dict[str, Any]:
+        ref = secret_ref(scope, key)
+        if not self.ctx.vault.delete(scope, key):
+            raise NotFoundError(f"no secret {ref}")
+        with self.ctx.store.write() as tx:
+            tx.append_event("secret.deleted", principal, {"secret": ref})
+        return {"secret": ref, "deleted": True}
+
+
+def decode_artifact_upload(text: str) -> bytes:
+    """Artifacts travel as base64 inside JSON bodies."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise UsageError("artifact_base64 is not valid base64") from None
