@@ -1,10 +1,13 @@
-"""`make run`: build, sign, verify, audit and run the demo skills with the real CLI.
+"""`make run`: build, sign and install the demo skills, then start the daemon.
 
 Every step is a real `palyra` command, printed before it runs, so this doubles as a
 copy-paste walkthrough. The demo skills are the Python examples in examples/python/ (built
 with componentize-py; the first run takes a minute or two, later runs hit the build and code
-caches) and the reference example examples/echo-http/. State (a demo publisher key, the trust
-store, skill storage) lives in .palyra-demo/.
+caches) and the reference example examples/echo-http/. Each is installed (verified, trusted
+on first use, audited), a few tools are called through the runner (each call leaves a receipt
+in the journal), and finally `palyra daemon run` serves the HTTP API until Ctrl-C. State (a
+demo publisher key, the database, trust store, vault, skill storage) lives in .palyra-demo/;
+`make run` again reuses it (installs of identical artifacts are no-ops).
 """
 
 from __future__ import annotations
@@ -72,16 +75,13 @@ def python_skill(name: str, key: Path) -> Path:
         "--signing-key-file", str(key),
         "--output", str(artifact),
     )  # fmt: skip
-    palyra("skills", "package", "verify", "--artifact", str(artifact), "--allow-tofu")
-    palyra("skills", "audit", "--artifact", str(artifact))
+    palyra("skills", "install", str(artifact), "--allow-tofu")
     for tool, value in DEMO_CALLS.get(name, []):
-        palyra(
-            "skills", "run", str(artifact), tool, "--input", json.dumps(value), "--allow-declared"
-        )  # fmt: skip
+        palyra("skills", "run", f"acme.{name}", tool, "--input", json.dumps(value))
     return artifact
 
 
-def echo_http(key: Path) -> None:
+def echo_http(key: Path) -> Path:
     """The reference implementation's example: a core module from WAT, packaged with its own
     SBOM and provenance."""
     out = BUILD / "echo-http"
@@ -101,7 +101,8 @@ def echo_http(key: Path) -> None:
         "--output", str(artifact),
     )  # fmt: skip
     palyra("skills", "package", "inspect", str(artifact))
-    palyra("skills", "audit", "--artifact", str(artifact), "--allow-tofu")
+    palyra("skills", "install", str(artifact), "--allow-tofu")
+    return artifact
 
 
 def main() -> None:
@@ -110,13 +111,23 @@ def main() -> None:
     if not key.exists():
         palyra("keys", "generate", "--out", str(key))
     artifacts = [python_skill(name, key) for name in sorted(DEMO_CALLS)]
-    echo_http(key)
-    palyra("trust", "list")
-    print("\nDemo skills built, signed, verified and audited:")
+    artifacts.append(echo_http(key))
+    palyra("skills", "list")
+    palyra("journal", "verify")
+    print("\nDemo skills built, signed, verified, audited and installed:")
     for artifact in artifacts:
         print(f"  {artifact.relative_to(ROOT)}")
-    print("The daemon and console arrive in later issues; this run shows the skill lifecycle")
-    print(f"from source to a sandboxed call. State: {DEMO.relative_to(ROOT)}/")
+    port = os.environ.get("PALYRA_DEMO_PORT", "7142")
+    command = [str(Path(sys.executable).parent / "palyra"), "--state-root", str(DEMO)]
+    token = subprocess.run(
+        [*command, "daemon", "token"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    print(f"\nStarting the daemon (Ctrl-C stops it). API token: {token}")
+    print(f"Try:  PALYRA_STATE_ROOT={DEMO.relative_to(ROOT)} .venv/bin/palyra skills list")
+    print(f"      curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{port}/api/v1/skills")
+    sys.stdout.flush()
+    env = {**os.environ, "PALYRA_CODE_CACHE": str(ROOT / "build" / "cache" / "code")}
+    os.execve(command[0], [*command, "daemon", "run", "--port", port], env)  # noqa: S606
 
 
 if __name__ == "__main__":

@@ -10,7 +10,17 @@ from typing import Annotated
 import typer
 
 from palyra import __version__
-from palyra.cli import keys_cmd, plugin_cmd, skills_cmd, trust_cmd
+from palyra.cli import (
+    approvals_cmd,
+    bindings_cmd,
+    daemon_cmd,
+    journal_cmd,
+    keys_cmd,
+    plugin_cmd,
+    secrets_cmd,
+    skills_cmd,
+    trust_cmd,
+)
 from palyra.cli.output import CliState, report_error
 from palyra.errors import PalyraError
 from palyra.paths import resolve_state_root
@@ -27,6 +37,12 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(trust_cmd.app, name="trust")
 app.add_typer(skills_cmd.app, name="skills")
 app.add_typer(plugin_cmd.app, name="plugin")
+app.add_typer(approvals_cmd.app, name="approvals")
+app.add_typer(journal_cmd.app, name="journal")
+app.add_typer(secrets_cmd.app, name="secrets")
+app.add_typer(daemon_cmd.app, name="daemon")
+app.add_typer(bindings_cmd.plugins_app, name="plugins")
+app.add_typer(bindings_cmd.hooks_app, name="hooks")
 
 
 def _version(value: bool) -> None:
@@ -46,11 +62,17 @@ def root(
             "~/.local/state/palyra).",
         ),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", help="Daemon URL (default: $PALYRA_URL, or the state root's daemon)."
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    ctx.obj = CliState(state_root=resolve_state_root(state_root))
+    ctx.obj = CliState(state_root=resolve_state_root(state_root), url=url)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -134,6 +134,34 @@ def build(
             out.print("  skill.toml: tools already up to date")
 
 
+def _run_installed(
+    ctx: typer.Context,
+    skill_id: str,
+    tool: str,
+    input_value: Any,
+    version: str | None,
+    json_output: bool,
+) -> None:
+    from palyra.cli.backend import backend
+
+    with backend(ctx) as service:
+        body = service.run(skill_id, tool, input_value, version=version)
+    if json_output:
+        print_json(body)
+        return
+    from rich.markup import escape
+
+    out = console()
+    out.print_json(json.dumps(body["output"]))
+    out.print(
+        f"[dim]{escape(body['skill_id'])} {escape(body['version'])} {escape(body['tool_id'])} "
+        f"fuel_used={body['fuel_used']} duration_ms={body['duration_ms']:.2f} "
+        f"receipt=#{body['receipt_seq']}[/]"
+    )
+    for line in body["logs"]:
+        out.print(f"[dim]log {line['level']}:[/] {escape(str(line['message']))}", highlight=False)
+
+
 def _vault_from_env(pairs: list[str]) -> MemoryVault:
     """``scope/key=ENVVAR``: the secret's value comes from the environment, never argv."""
     vault = MemoryVault()
@@ -152,11 +180,21 @@ def _vault_from_env(pairs: list[str]) -> MemoryVault:
     return vault
 
 
+def _looks_like_path(text: str) -> bool:
+    # Skill ids never contain a separator or end in the artifact suffix.
+    return "/" in text or os.sep in text or text.endswith(".palyra-skill")
+
+
 def run(
     ctx: typer.Context,
-    artifact: Annotated[Path, typer.Argument(help="The .palyra-skill to run.")],
+    skill: Annotated[
+        str, typer.Argument(help="An installed skill id, or a .palyra-skill file (development).")
+    ],
     tool: Annotated[str, typer.Argument(help="Tool id or name.")],
     input_json: Annotated[str, typer.Option("--input", help="Tool input as JSON.")] = "{}",
+    version: Annotated[
+        str | None, typer.Option("--version", help="Installed version (default: current).")
+    ] = None,
     allow_declared: Annotated[
         bool,
         typer.Option(
@@ -181,9 +219,11 @@ def run(
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Verify and audit an artifact, then run one tool in the sandbox (development).
+    """Run one tool of an installed skill — or, given a file, of an uninstalled artifact.
 
-    Storage lives in <state>/skill-data/<skill_id>/; nothing is installed.
+    An installed skill runs through the daemon's runner (status gate, approvals, receipt in
+    the journal). A file is verified and audited and run in development mode: nothing is
+    installed, grants need --allow-declared, storage lives in <state>/skill-data/<skill_id>/.
     """
     from palyra.authoring.local_skill import code_cache_dir
     from palyra.cli.skills_cmd import verify_and_audit
@@ -195,6 +235,28 @@ def run(
         input_value = json.loads(input_json)
     except ValueError as exc:
         raise UsageError(f"--input is not JSON: {exc}") from None
+    if not _looks_like_path(skill):
+        dev_flags = [
+            name
+            for name, used in (
+                ("--allow-declared", allow_declared),
+                ("--secret", bool(secret)),
+                ("--allow-private-network", allow_private_network),
+                ("--trusted-publisher", bool(trusted_publisher)),
+                ("--allow-tofu", allow_tofu),
+            )
+            if used
+        ]
+        if dev_flags:
+            raise UsageError(
+                f"{', '.join(dev_flags)} only apply to an artifact file; an installed skill "
+                "runs under the operator's policy"
+            )
+        _run_installed(ctx, skill, tool, input_value, version, json_output)
+        return
+    if version is not None:
+        raise UsageError("--version selects an installed version, not an artifact file")
+    artifact = Path(skill)
     vault = _vault_from_env(secret or [])  # flags are checked before any work
     report = verify_and_audit(ctx, artifact, trusted_publisher, allow_tofu)
     inspection = report.verification.inspection

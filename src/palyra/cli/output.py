@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class CliState:
     state_root: Path
+    url: str | None = None  # a daemon to talk to (else discovered, else in-process)
 
 
 def console() -> Console:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from palyra.cli import authoring_cmd
+from palyra.cli import authoring_cmd, lifecycle_cmd
 from palyra.cli.output import CliState, console, print_json, read_input_file
 from palyra.cli.trust_cmd import JsonOption, TrustStoreOption, store_path
 from palyra.errors import PalyraError, UsageError
@@ -35,6 +35,16 @@ package_app = typer.Typer(
 app.add_typer(package_app, name="package")
 app.command("new")(authoring_cmd.new)
 app.command("build")(authoring_cmd.build)
+app.command("install")(lifecycle_cmd.install)
+app.command("update")(lifecycle_cmd.update)
+app.command("remove")(lifecycle_cmd.remove)
+app.command("list")(lifecycle_cmd.list_skills)
+app.command("info")(lifecycle_cmd.info)
+app.command("check")(lifecycle_cmd.check)
+app.command("verify")(lifecycle_cmd.verify)
+app.command("enable")(lifecycle_cmd.enable)
+app.command("disable")(lifecycle_cmd.disable)
+app.command("quarantine")(lifecycle_cmd.quarantine)
 app.command("run")(authoring_cmd.run)
 
 TrustedPublisherOption = Annotated[
@@ -316,7 +326,15 @@ def verify_and_audit(
 @app.command("audit")
 def audit(
     ctx: typer.Context,
-    artifact: Annotated[Path, typer.Option("--artifact", help="The .palyra-skill to audit.")],
+    skill_id: Annotated[
+        str | None, typer.Argument(help="An installed skill (or use --artifact for a file).")
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Installed version (default: current).")
+    ] = None,
+    artifact: Annotated[
+        Path | None, typer.Option("--artifact", help="A .palyra-skill file to audit.")
+    ] = None,
     trust_store: TrustStoreOption = None,
     trusted_publisher: TrustedPublisherOption = None,
     allow_tofu: AllowTofuOption = False,
@@ -328,7 +346,16 @@ def audit(
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Verify, then statically audit; exits 1 when the artifact must be quarantined."""
+    """Verify, then statically audit; exits 1 when the artifact must be quarantined.
+
+    An installed skill that fails is quarantined; a file is only reported on.
+    """
+    if (artifact is None) == (skill_id is None):
+        raise UsageError("name an installed SKILL_ID or an --artifact file")
+    if skill_id is not None:
+        lifecycle_cmd.audit_installed(ctx, skill_id, version, json_output)
+        return
+    assert artifact is not None
     report, path = _verify_and_audit(
         ctx, artifact, trust_store, trusted_publisher, allow_tofu, blocklist
     )

@@ -129,9 +129,10 @@ def check_artifact(ctx: ServiceContext, resolved: ResolvedArtifact, allow_tofu: 
     try:
         inspection = inspect_skill_artifact(resolved.data)
     except PalyraError as exc:
-        raise type(exc)(
-            f"skill artifact failed structural verification: {exc.message}", details=exc.details
-        ) from None
+        # Prefix in place: some error classes have their own constructors.
+        exc.message = f"skill artifact failed structural verification: {exc.message}"
+        exc.args = (exc.message,)
+        raise
     manifest = inspection.manifest
     promise = resolved.promise
     digest = hashlib.sha256(resolved.data).hexdigest()
@@ -155,6 +156,17 @@ def check_artifact(ctx: ServiceContext, resolved: ResolvedArtifact, allow_tofu: 
                 f"registry metadata mismatch ({', '.join(mismatched)}) for {resolved.source_ref}"
             )
     verification = verify_inspection(inspection, ctx.trust_store(), allow_tofu=allow_tofu)
+    signer = resolved.index_signer
+    if (
+        signer is not None
+        and signer[0] == manifest.publisher
+        and signer[1] != (inspection.public_key_hex)
+    ):
+        # Both would be pinned on first use; two keys for one publisher cannot both be.
+        raise RegistryError(
+            f"the registry index and the artifact are signed by different keys of publisher "
+            f"'{manifest.publisher}'"
+        )
     report = audit_verified(verification, ctx.audit_policy())
     return Checked(inspection, verification, report, digest)
 

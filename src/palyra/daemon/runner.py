@@ -70,7 +70,7 @@ class CallReceipt:
         }
 
 
-class _Slots:
+class Slots:
     """Admission (queue bound), workers and per-skill limits."""
 
     def __init__(self, workers: int, queue: int, per_skill: int) -> None:
@@ -122,7 +122,7 @@ class Runner:
         self.ctx = ctx
         self.approvals = approvals
         cfg = ctx.config.runner
-        self._slots = _Slots(cfg.workers, cfg.queue, cfg.per_skill)
+        self.slots = Slots(cfg.workers, cfg.queue, cfg.per_skill)
         # Failures _run already wrote a receipt for (identity set; cleared on the way out).
         self._journaled: weakref.WeakSet[BaseException] = weakref.WeakSet()
 
@@ -131,7 +131,7 @@ class Runner:
             return resolve_version(tx, request.skill_id, request.version)
 
     @staticmethod
-    def _gate(record: SkillVersionRecord) -> None:
+    def gate(record: SkillVersionRecord) -> None:
         if record.status is not SkillStatus.ACTIVE:
             reason = f" ({record.status_reason})" if record.status_reason else ""
             raise SkillNotActive(
@@ -140,7 +140,7 @@ class Runner:
             )
 
     def call(self, request: CallRequest, *, approval_timeout_s: float | None = None) -> CallReceipt:
-        with self._slots.admitted():
+        with self.slots.admitted():
             try:
                 return self._admitted_call(request, approval_timeout_s)
             except PalyraError as exc:
@@ -166,7 +166,7 @@ class Runner:
 
     def _admitted_call(self, request: CallRequest, approval_timeout_s: float | None) -> CallReceipt:
         record = self._record(request)
-        self._gate(record)
+        self.gate(record)
         inspection = self.ctx.artifacts.load(record)
         tool = find_tool(inspection.manifest, request.tool)
         violations = schema_violations(tool.input_schema, request.input)
@@ -185,10 +185,29 @@ class Runner:
                 approval_timeout_s or self.ctx.config.runner.approval_timeout_s,
             )
             approval_id = decided.approval_id
-        with self._slots.running(record.skill_id):
-            record = self._record(request)  # the status may have changed meanwhile
-            self._gate(record)
-            return self._run(request, record, tool.id, approval_id)
+        # Tool hooks fire outside the slots: a hook's own call must not wait for the
+        # worker its triggering call holds.
+        event = {
+            "skill_id": record.skill_id,
+            "version": record.version,
+            "tool_id": tool.id,
+            "origin": request.origin,
+            "input_sha256": input_digest(request.input),
+        }
+        if not request.quiet_hooks:
+            self.ctx.fire("tool:before_call", event)
+        try:
+            with self.slots.running(record.skill_id):
+                record = self._record(request)  # the status may have changed meanwhile
+                self.gate(record)
+                receipt = self._run(request, record, tool.id, approval_id)
+        except PalyraError as exc:
+            if not request.quiet_hooks:
+                self.ctx.fire("tool:after_call", {**event, "outcome": exc.kind})
+            raise
+        if not request.quiet_hooks:
+            self.ctx.fire("tool:after_call", {**event, "outcome": "ok"})
+        return receipt
 
     def _run(
         self,
@@ -209,8 +228,6 @@ class Runner:
             "origin": request.origin,
             "approval_id": approval_id,
         }
-        if not request.quiet_hooks:
-            self.ctx.fire("tool:before_call", _after(base, None))
         started = time.monotonic()
         try:
             grants = effective_grants(inspection.manifest, policy, request.requested)
@@ -224,7 +241,7 @@ class Runner:
                 requested=request.requested,
             )
         except PalyraError as exc:
-            error = _missing_secrets(exc) or exc
+            error = missing_secrets_error(exc) or exc
             details = error.details if isinstance(error.details, dict) else {}
             receipt = {
                 **base,
@@ -232,11 +249,9 @@ class Runner:
                 "error": error.message[:500],
                 "fuel_used": details.get("fuel_used"),
                 "duration_ms": round((time.monotonic() - started) * 1000, 3),
-                "egress": _egress_summary(details.get("egress", [])),
+                "egress": egress_summary(details.get("egress", [])),
             }
             self._journal(request, receipt)
-            if not request.quiet_hooks:
-                self.ctx.fire("tool:after_call", _after(base, error.kind))
             self._journaled.add(error)
             if error is exc:
                 raise
@@ -246,11 +261,9 @@ class Runner:
             "outcome": "ok",
             "fuel_used": result.fuel_used,
             "duration_ms": round(result.duration_ms, 3),
-            "egress": _egress_summary(result.egress),
+            "egress": egress_summary(result.egress),
         }
         seq = self._journal(request, receipt)
-        if not request.quiet_hooks:
-            self.ctx.fire("tool:after_call", _after(base, "ok"))
         return CallReceipt(record.skill_id, record.version, tool_id, result, seq, approval_id)
 
     def _journal(
@@ -260,15 +273,7 @@ class Runner:
             return tx.append_event(kind, request.principal, receipt).seq
 
 
-def _after(base: dict[str, Any], outcome: str | None) -> dict[str, Any]:
-    """A hook's view of a call: who and what, never the input itself."""
-    event = {k: base[k] for k in ("skill_id", "version", "tool_id", "origin", "input_sha256")}
-    if outcome is not None:
-        event["outcome"] = outcome
-    return event
-
-
-def _egress_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def egress_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Destinations and decisions only: a URL's path and query are the guest's data."""
     from urllib.parse import urlsplit
 
@@ -293,7 +298,7 @@ def _egress_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return summary
 
 
-def _missing_secrets(exc: PalyraError) -> PalyraError | None:
+def missing_secrets_error(exc: PalyraError) -> PalyraError | None:
     missing = exc.details.get("missing_secrets") if isinstance(exc.details, dict) else None
     if not missing:
         return None

@@ -4,14 +4,13 @@ daemon over HTTP (whose client implements the same methods)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from pathlib import Path
 from typing import Any
 
-from palyra.daemon import lifecycle
+from palyra.daemon import bindings, hooks, lifecycle
 from palyra.daemon.approvals import Approvals
 from palyra.daemon.context import ServiceContext
+from palyra.daemon.hooks import HookDispatcher
 from palyra.daemon.lifecycle import Outcome
 from palyra.daemon.runner import CallRequest, Runner
 from palyra.daemon.sources import ResolvedArtifact, from_file, from_registry_dir
@@ -29,6 +28,7 @@ class Service:
         self.ctx = ctx
         self.approvals = Approvals(ctx)
         self.runner = Runner(ctx, self.approvals)
+        self.hooks = HookDispatcher(ctx, self.runner).install()
 
     @classmethod
     def open(cls, state_root: Path) -> Service:
@@ -73,10 +73,12 @@ class Service:
         source_kind: str = "local_artifact",
         allow_tofu: bool = False,
         force: bool = False,
+        update: bool = False,
         principal: str = "operator",
     ) -> dict[str, Any]:
+        """Install uploaded bytes (the API never reads a path the client names)."""
         resolved = ResolvedArtifact(data, source_kind, source_ref)
-        return self._install(resolved, allow_tofu, force, False, principal)
+        return self._install(resolved, allow_tofu, force, update, principal)
 
     def install_file(
         self,
@@ -102,6 +104,25 @@ class Service:
         resolved = from_registry_dir(root, skill_id, version)
         return self._install(resolved, allow_tofu, force, update, principal)
 
+    def install_from_registry_url(
+        self,
+        url: str,
+        skill_id: str,
+        version: str | None = None,
+        *,
+        allow_tofu: bool = False,
+        force: bool = False,
+        update: bool = False,
+        ca_file: Path | None = None,
+        principal: str = "operator",
+    ) -> dict[str, Any]:
+        from palyra.daemon.remote_registry import from_remote_registry
+
+        resolved = from_remote_registry(
+            url, skill_id, version, self.ctx.trust_store(), allow_tofu=allow_tofu, ca_file=ca_file
+        )
+        return self._install(resolved, allow_tofu, force, update, principal)
+
     def _install(
         self,
         resolved: ResolvedArtifact,
@@ -121,6 +142,27 @@ class Service:
         self._done(outcome)
         assert outcome.record is not None
         return {**self._entry(outcome.record), **outcome.details}
+
+    # ---- daemon -------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        from palyra import __version__
+
+        with self.ctx.store.read() as tx:
+            records = tx.skill_versions()
+            last = tx.last_event()
+        counts: dict[str, int] = {"active": 0, "quarantined": 0, "disabled": 0}
+        for record in records:
+            if record.current:
+                counts[record.status.value] += 1
+        return {
+            "version": __version__,
+            "state_root": str(self.ctx.state_root),
+            "database": self.ctx.store.location,
+            "skills": len({r.skill_id for r in records}),
+            "skill_status": counts,
+            "pending_approvals": len(self.approvals.list(ApprovalState.PENDING)),
+            "journal_last_seq": 0 if last is None else last.seq,
+        }
 
     # ---- skills: status -----------------------------------------------------------------------
     def remove(
@@ -381,10 +423,88 @@ class Service:
             tx.append_event("secret.deleted", principal, {"secret": ref})
         return {"secret": ref, "deleted": True}
 
+    # ---- the generic palyra.plugin.run input --------------------------------------------------
+    def plugin_run(
+        self, request: Any, *, principal: str = "operator", origin: str = "cli"
+    ) -> dict[str, Any]:
+        from palyra.daemon.plugin_run import run_plugin
 
-def decode_artifact_upload(text: str) -> bytes:
-    """Artifacts travel as base64 inside JSON bodies."""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise UsageError("artifact_base64 is not valid base64") from None
+        return run_plugin(self.ctx, self.runner, request, principal=principal, origin=origin)
+
+    # ---- plugin bindings ----------------------------------------------------------------------
+    def list_plugins(self) -> dict[str, Any]:
+        rows = [b.to_json() for b in bindings.list_plugins(self.ctx)]
+        return {"count": len(rows), "plugins": rows}
+
+    def bind_plugin(
+        self,
+        plugin_id: str,
+        skill_id: str,
+        tool: str,
+        *,
+        version: str | None = None,
+        profile: dict[str, Any] | None = None,
+        enabled: bool = True,
+        notes: str | None = None,
+        principal: str = "operator",
+    ) -> dict[str, Any]:
+        binding = bindings.bind_plugin(
+            self.ctx,
+            plugin_id,
+            skill_id,
+            tool,
+            version=version,
+            profile=None if profile is None else bindings.parse_profile(profile),
+            enabled=enabled,
+            notes=notes,
+            principal=principal,
+        )
+        return bindings.check_plugin(self.ctx, binding.plugin_id)
+
+    def unbind_plugin(self, plugin_id: str, *, principal: str = "operator") -> dict[str, Any]:
+        return bindings.unbind_plugin(self.ctx, plugin_id, principal=principal).to_json()
+
+    def set_plugin_enabled(
+        self, plugin_id: str, enabled: bool, *, principal: str = "operator"
+    ) -> dict[str, Any]:
+        binding = bindings.set_plugin_enabled(self.ctx, plugin_id, enabled, principal=principal)
+        return bindings.check_plugin(self.ctx, binding.plugin_id)
+
+    def check_plugin(self, plugin_id: str) -> dict[str, Any]:
+        return bindings.check_plugin(self.ctx, plugin_id)
+
+    # ---- hooks --------------------------------------------------------------------------------
+    def list_hooks(self, event: str | None = None) -> dict[str, Any]:
+        rows = [h.to_json() for h in hooks.list_hooks(self.ctx, event)]
+        return {"count": len(rows), "hooks": rows, "events": list(hooks.HOOK_EVENTS)}
+
+    def bind_hook(
+        self,
+        hook_id: str,
+        event: str,
+        plugin_id: str,
+        *,
+        enabled: bool = True,
+        principal: str = "operator",
+    ) -> dict[str, Any]:
+        binding = hooks.bind_hook(
+            self.ctx, hook_id, event, plugin_id, enabled=enabled, principal=principal
+        )
+        return hooks.check_hook(self.ctx, binding.hook_id)
+
+    def unbind_hook(self, hook_id: str, *, principal: str = "operator") -> dict[str, Any]:
+        return hooks.unbind_hook(self.ctx, hook_id, principal=principal).to_json()
+
+    def set_hook_enabled(
+        self, hook_id: str, enabled: bool, *, principal: str = "operator"
+    ) -> dict[str, Any]:
+        binding = hooks.set_hook_enabled(self.ctx, hook_id, enabled, principal=principal)
+        return hooks.check_hook(self.ctx, binding.hook_id)
+
+    def check_hook(self, hook_id: str) -> dict[str, Any]:
+        return hooks.check_hook(self.ctx, hook_id)
+
+    def fire_hook(
+        self, event: str, payload: Any = None, *, principal: str = "operator"
+    ) -> dict[str, Any]:
+        return self.hooks.fire(event, payload, principal=principal)

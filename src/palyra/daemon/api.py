@@ -1,0 +1,566 @@
+"""The HTTP API under ``/api/v1`` — a thin face over :class:`Service`.
+
+Every route needs the bearer token; errors are one envelope
+``{"error": {"kind", "message", "details"}}`` with a 4xx status for anything the caller can
+fix (a validation error is never a 500); request bodies are size-capped before they are read.
+Handlers are plain ``def`` functions: FastAPI runs them on its worker threads, and the
+service's own admission control answers ``overloaded`` when those are all busy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from palyra import __version__
+from palyra.daemon.auth import token_matches
+from palyra.daemon.service import Service
+from palyra.errors import PalyraError
+from palyra.skills.constants import MAX_ARTIFACT_BYTES
+
+API_PREFIX = "/api/v1"
+PRINCIPAL = "api"
+SSE_POLL_SECONDS = 0.25
+MAX_SSE_STREAMS = 16
+
+_STATUS_BY_KIND: dict[str, int] = {
+    "not_found": 404,
+    "already_installed": 409,
+    "conflict": 409,
+    "downgrade_refused": 409,
+    "capability_approval_required": 409,
+    "skill_not_active": 409,
+    "quarantine_required": 409,
+    "missing_secrets": 409,
+    "capability_denied": 403,
+    "approval_denied": 403,
+    "approval_timeout": 408,
+    "overloaded": 429,
+    "timed_out": 422,
+    "fuel_exhausted": 422,
+    "memory_limit": 422,
+    "resource_limit": 422,
+    "guest_trap": 422,
+    "tool_error": 422,
+    "invalid_output": 422,
+    "invalid_module": 422,
+    "missing_export": 422,
+    "link_error": 422,
+    "runtime_failure": 422,
+    "registry": 502,
+    "store": 500,
+    "io": 500,
+    "internal": 500,
+}
+
+
+def status_for(kind: str) -> int:
+    """Unknown kinds are validation-type failures of the caller's input (400)."""
+    return _STATUS_BY_KIND.get(kind, 400)
+
+
+# Route parameter types (module level: FastAPI resolves annotations by name at import).
+SkillId = Annotated[str, PathParam(max_length=128)]
+ToolName = Annotated[str, PathParam(max_length=128)]
+ApprovalId = Annotated[str, PathParam(max_length=64)]
+SecretPart = Annotated[str, PathParam(max_length=300)]
+VersionQ = Annotated[str | None, Query(max_length=128)]
+BindingId = Annotated[str, PathParam(max_length=128)]
+
+
+def _envelope(status: int, kind: str, message: str, details: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"kind": kind, "message": message, "details": details or {}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StatusChange(_Strict):
+    version: str | None = Field(default=None, max_length=128)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class EnableRequest(StatusChange):
+    approve_capabilities: bool = False
+
+
+class VersionRequest(_Strict):
+    version: str | None = Field(default=None, max_length=128)
+
+
+class RegistryInstall(_Strict):
+    registry_url: str = Field(max_length=2048)
+    skill_id: str = Field(max_length=128)
+    version: str | None = Field(default=None, max_length=128)
+    allow_tofu: bool = False
+    force: bool = False
+    update: bool = False
+
+
+class RunRequest(_Strict):
+    input: Any = None
+    version: str | None = Field(default=None, max_length=128)
+
+
+class Decision(_Strict):
+    window_s: float | None = Field(default=None, gt=0)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class PluginBind(_Strict):
+    plugin_id: str = Field(max_length=128)
+    skill_id: str = Field(max_length=128)
+    tool: str = Field(max_length=128)
+    version: str | None = Field(default=None, max_length=128)
+    profile: dict[str, list[str]] | None = None
+    enabled: bool = True
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class HookBind(_Strict):
+    hook_id: str = Field(max_length=128)
+    event: str = Field(max_length=64)
+    plugin_id: str = Field(max_length=128)
+    enabled: bool = True
+
+
+class HookFire(_Strict):
+    event: str = Field(max_length=64)
+    payload: dict[str, Any] | None = None
+
+
+class SecretValue(_Strict):
+    value: str = Field(min_length=1, max_length=65536)
+
+
+def create_app(service: Service, token: str) -> FastAPI:
+    config = service.ctx.config.api
+    app = FastAPI(
+        title="Palyra daemon",
+        version=__version__,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    streams = anyio.Semaphore(MAX_SSE_STREAMS)
+
+    app.add_middleware(Guard, token=token, max_body=config.max_body_bytes)
+
+    @app.exception_handler(PalyraError)
+    async def palyra_error(_request: Request, exc: PalyraError) -> JSONResponse:
+        return _envelope(status_for(exc.kind), exc.kind, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", ""))}
+            for e in exc.errors()[:20]
+        ]
+        first = problems[0] if problems else {"loc": [], "message": "invalid request"}
+        message = f"{'.'.join(first['loc'])}: {first['message']}"
+        return _envelope(422, "invalid_request", message, {"problems": problems})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kinds = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        kind = kinds.get(exc.status_code, "http_error")
+        return _envelope(exc.status_code, kind, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        return _envelope(500, "internal", f"{type(exc).__name__}: {exc}"[:300])
+
+    p = API_PREFIX
+
+    # ---- daemon -------------------------------------------------------------------------------
+    @app.get(f"{p}/ping", tags=["daemon"])
+    def ping() -> dict[str, Any]:
+        """An authenticated no-op (the benchmark's baseline)."""
+        return {"ok": True}
+
+    @app.get(f"{p}/status", tags=["daemon"])
+    def status() -> dict[str, Any]:
+        return service.status()
+
+    # ---- skills -------------------------------------------------------------------------------
+    @app.get(f"{p}/skills", tags=["skills"])
+    def list_skills() -> dict[str, Any]:
+        return service.list_skills()
+
+    @app.post(
+        f"{p}/skills/install",
+        tags=["skills"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        },
+    )
+    async def install(
+        request: Request,
+        allow_tofu: bool = False,
+        force: bool = False,
+        update: bool = False,
+        source_ref: Annotated[str, Query(max_length=2048)] = "upload",
+    ) -> dict[str, Any]:
+        """Install the ``.palyra-skill`` bytes in the request body."""
+        data = await request.body()
+        return await anyio.to_thread.run_sync(
+            lambda: service.install_artifact(
+                data,
+                source_ref=source_ref,
+                allow_tofu=allow_tofu,
+                force=force,
+                update=update,
+                principal=PRINCIPAL,
+            )
+        )
+
+    @app.post(f"{p}/skills/install-from-registry", tags=["skills"])
+    def install_from_registry(body: RegistryInstall) -> dict[str, Any]:
+        return service.install_from_registry_url(
+            body.registry_url,
+            body.skill_id,
+            body.version,
+            allow_tofu=body.allow_tofu,
+            force=body.force,
+            update=body.update,
+            principal=PRINCIPAL,
+        )
+
+    @app.post(f"{p}/skills/reaudit", tags=["skills"])
+    def reaudit() -> dict[str, Any]:
+        return service.reaudit()
+
+    @app.get(f"{p}/skills-check", tags=["skills"])
+    def check_all() -> dict[str, Any]:
+        return service.check()
+
+    @app.get(f"{p}/skills/{{skill_id}}", tags=["skills"])
+    def info(skill_id: SkillId, version: VersionQ = None) -> dict[str, Any]:
+        return service.info(skill_id, version)
+
+    @app.delete(f"{p}/skills/{{skill_id}}", tags=["skills"])
+    def remove(skill_id: SkillId, version: VersionQ = None) -> dict[str, Any]:
+        return service.remove(skill_id, version, principal=PRINCIPAL)
+
+    @app.get(f"{p}/skills/{{skill_id}}/check", tags=["skills"])
+    def check(skill_id: SkillId, version: VersionQ = None) -> dict[str, Any]:
+        return service.check(skill_id, version)
+
+    @app.post(f"{p}/skills/{{skill_id}}/verify", tags=["skills"])
+    def verify(skill_id: SkillId, body: VersionRequest | None = None) -> dict[str, Any]:
+        return service.verify(skill_id, body.version if body else None, principal=PRINCIPAL)
+
+    @app.post(f"{p}/skills/{{skill_id}}/audit", tags=["skills"])
+    def audit(skill_id: SkillId, body: VersionRequest | None = None) -> dict[str, Any]:
+        return service.audit(skill_id, body.version if body else None, principal=PRINCIPAL)
+
+    @app.post(f"{p}/skills/{{skill_id}}/enable", tags=["skills"])
+    def enable(skill_id: SkillId, body: EnableRequest | None = None) -> dict[str, Any]:
+        body = body or EnableRequest()
+        return service.enable(
+            skill_id,
+            body.version,
+            reason=body.reason,
+            approve_capabilities=body.approve_capabilities,
+            principal=PRINCIPAL,
+        )
+
+    @app.post(f"{p}/skills/{{skill_id}}/disable", tags=["skills"])
+    def disable(skill_id: SkillId, body: StatusChange | None = None) -> dict[str, Any]:
+        body = body or StatusChange()
+        return service.disable(skill_id, body.version, reason=body.reason, principal=PRINCIPAL)
+
+    @app.post(f"{p}/skills/{{skill_id}}/quarantine", tags=["skills"])
+    def quarantine(skill_id: SkillId, body: StatusChange | None = None) -> dict[str, Any]:
+        body = body or StatusChange()
+        return service.quarantine(skill_id, body.version, reason=body.reason, principal=PRINCIPAL)
+
+    # ---- tools --------------------------------------------------------------------------------
+    @app.post(f"{p}/skills/{{skill_id}}/tools/{{tool}}/run", tags=["tools"])
+    def run(
+        skill_id: SkillId,
+        tool: ToolName,
+        body: RunRequest | None = None,
+    ) -> dict[str, Any]:
+        """Run one tool; the response is its output plus the receipt's sequence number."""
+        body = body or RunRequest()
+        return service.run(
+            skill_id,
+            tool,
+            body.input,
+            version=body.version,
+            principal=PRINCIPAL,
+            origin="http",
+        )
+
+    # ---- approvals ----------------------------------------------------------------------------
+    @app.get(f"{p}/approvals", tags=["approvals"])
+    def approvals(state: Annotated[str, Query(max_length=16)] = "pending") -> dict[str, Any]:
+        return service.list_approvals(state)
+
+    @app.post(f"{p}/approvals/{{approval_id}}/approve", tags=["approvals"])
+    def approve(approval_id: ApprovalId, body: Decision | None = None) -> dict[str, Any]:
+        body = body or Decision()
+        return service.decide_approval(
+            approval_id,
+            approve=True,
+            window_s=body.window_s,
+            reason=body.reason,
+            principal=PRINCIPAL,
+        )
+
+    @app.post(f"{p}/approvals/{{approval_id}}/deny", tags=["approvals"])
+    def deny(approval_id: ApprovalId, body: Decision | None = None) -> dict[str, Any]:
+        body = body or Decision()
+        return service.decide_approval(
+            approval_id,
+            approve=False,
+            window_s=body.window_s,
+            reason=body.reason,
+            principal=PRINCIPAL,
+        )
+
+    # ---- journal ------------------------------------------------------------------------------
+    @app.get(f"{p}/journal", tags=["journal"])
+    def journal(
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        kind: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        return service.journal(after, limit, kind)
+
+    @app.get(f"{p}/journal/verify", tags=["journal"])
+    def journal_verify() -> dict[str, Any]:
+        return service.verify_journal()
+
+    @app.get(
+        f"{p}/journal/stream",
+        tags=["journal"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def journal_stream(
+        request: Request, after: Annotated[int, Query(ge=0)] = 0
+    ) -> StreamingResponse:
+        """Server-sent events: every journal event after ``after``, then live ones."""
+        if streams.value == 0:
+            raise PalyraErrorFor429("too many journal streams are open")
+
+        async def events() -> AsyncIterator[bytes]:
+            cursor = after
+            async with streams:
+                yield b": palyra journal\n\n"
+                while not await request.is_disconnected():
+                    page = await anyio.to_thread.run_sync(service.journal, cursor, 200)
+                    for event in page["events"]:
+                        cursor = event["seq"]
+                        data = json.dumps(event, ensure_ascii=False)
+                        yield f"id: {cursor}\nevent: journal\ndata: {data}\n\n".encode()
+                    if not page["events"]:
+                        await anyio.sleep(SSE_POLL_SECONDS)
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    # ---- the reference's generic palyra.plugin.run input ----------------------------------------
+    @app.post(f"{p}/plugin/run", tags=["tools"])
+    def plugin_run(body: dict[str, Any]) -> dict[str, Any]:
+        """``{skill_id, skill_version, tool_id, module_path, module_wat, module_base64,
+        entrypoint, capabilities, input}``; inline modules only when the policy allows."""
+        return service.plugin_run(body, principal=PRINCIPAL, origin="http")
+
+    # ---- plugin bindings ----------------------------------------------------------------------
+    @app.get(f"{p}/plugins", tags=["plugins"])
+    def list_plugins() -> dict[str, Any]:
+        return service.list_plugins()
+
+    @app.post(f"{p}/plugins", tags=["plugins"])
+    def bind_plugin(body: PluginBind) -> dict[str, Any]:
+        return service.bind_plugin(
+            body.plugin_id,
+            body.skill_id,
+            body.tool,
+            version=body.version,
+            profile=body.profile,
+            enabled=body.enabled,
+            notes=body.notes,
+            principal=PRINCIPAL,
+        )
+
+    @app.delete(f"{p}/plugins/{{plugin_id}}", tags=["plugins"])
+    def unbind_plugin(plugin_id: BindingId) -> dict[str, Any]:
+        return service.unbind_plugin(plugin_id, principal=PRINCIPAL)
+
+    @app.post(f"{p}/plugins/{{plugin_id}}/enable", tags=["plugins"])
+    def enable_plugin(plugin_id: BindingId) -> dict[str, Any]:
+        return service.set_plugin_enabled(plugin_id, True, principal=PRINCIPAL)
+
+    @app.post(f"{p}/plugins/{{plugin_id}}/disable", tags=["plugins"])
+    def disable_plugin(plugin_id: BindingId) -> dict[str, Any]:
+        return service.set_plugin_enabled(plugin_id, False, principal=PRINCIPAL)
+
+    @app.get(f"{p}/plugins/{{plugin_id}}/check", tags=["plugins"])
+    def check_plugin(plugin_id: BindingId) -> dict[str, Any]:
+        return service.check_plugin(plugin_id)
+
+    # ---- hooks --------------------------------------------------------------------------------
+    @app.get(f"{p}/hooks", tags=["hooks"])
+    def list_hooks(event: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+        return service.list_hooks(event)
+
+    @app.post(f"{p}/hooks", tags=["hooks"])
+    def bind_hook(body: HookBind) -> dict[str, Any]:
+        return service.bind_hook(
+            body.hook_id, body.event, body.plugin_id, enabled=body.enabled, principal=PRINCIPAL
+        )
+
+    @app.post(f"{p}/hooks/fire", tags=["hooks"])
+    def fire_hook(body: HookFire) -> dict[str, Any]:
+        return service.fire_hook(body.event, body.payload, principal=PRINCIPAL)
+
+    @app.delete(f"{p}/hooks/{{hook_id}}", tags=["hooks"])
+    def unbind_hook(hook_id: BindingId) -> dict[str, Any]:
+        return service.unbind_hook(hook_id, principal=PRINCIPAL)
+
+    @app.post(f"{p}/hooks/{{hook_id}}/enable", tags=["hooks"])
+    def enable_hook(hook_id: BindingId) -> dict[str, Any]:
+        return service.set_hook_enabled(hook_id, True, principal=PRINCIPAL)
+
+    @app.post(f"{p}/hooks/{{hook_id}}/disable", tags=["hooks"])
+    def disable_hook(hook_id: BindingId) -> dict[str, Any]:
+        return service.set_hook_enabled(hook_id, False, principal=PRINCIPAL)
+
+    @app.get(f"{p}/hooks/{{hook_id}}/check", tags=["hooks"])
+    def check_hook(hook_id: BindingId) -> dict[str, Any]:
+        return service.check_hook(hook_id)
+
+    # ---- secrets ------------------------------------------------------------------------------
+    @app.get(f"{p}/secrets", tags=["secrets"])
+    def secrets() -> dict[str, Any]:
+        return service.list_secrets()
+
+    @app.put(f"{p}/secrets/{{scope}}/{{key}}", tags=["secrets"])
+    def set_secret(
+        scope: SecretPart,
+        key: SecretPart,
+        body: SecretValue,
+    ) -> dict[str, Any]:
+        return service.set_secret(scope, key, body.value.encode(), principal=PRINCIPAL)
+
+    @app.delete(f"{p}/secrets/{{scope}}/{{key}}", tags=["secrets"])
+    def delete_secret(
+        scope: SecretPart,
+        key: SecretPart,
+    ) -> dict[str, Any]:
+        return service.delete_secret(scope, key, principal=PRINCIPAL)
+
+    return app
+
+
+class PalyraErrorFor429(PalyraError):
+    kind = "overloaded"
+
+
+class _TooLarge(StarletteHTTPException):
+    """Raised from ``receive``; FastAPI lets HTTP exceptions through body parsing."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds {limit} bytes")
+
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class Guard:
+    """Bearer-token check and body cap as plain ASGI (no per-request middleware objects:
+    this runs on every call, so it stays cheap)."""
+
+    def __init__(
+        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], token: str, max_body: int
+    ) -> None:
+        self.app = app
+        self.token = token
+        self.max_body = max_body
+
+    async def _reply(self, send: Send, status: int, kind: str, message: str) -> None:
+        response = _envelope(status, kind, message)
+        await send(
+            {"type": "http.response.start", "status": status, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        scheme, _, presented = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not token_matches(self.token, presented.strip()):
+            await self._reply(send, 401, "unauthorized", "missing or wrong bearer token")
+            return
+        path = scope.get("path", "")
+        limit = (
+            MAX_ARTIFACT_BYTES + 4096 if path == f"{API_PREFIX}/skills/install" else (self.max_body)
+        )
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > limit
+            except ValueError:
+                await self._reply(send, 400, "invalid_request", "Content-Length is not a number")
+                return
+            if too_big:
+                await self._reply(send, 413, "too_large", f"request body exceeds {limit} bytes")
+                return
+        seen = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge(limit)
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _TooLarge:
+            if not started:
+                await self._reply(send, 413, "too_large", f"request body exceeds {limit} bytes")
+
+
+def openapi_document(state_root: Path) -> dict[str, Any]:
+    """The OpenAPI document without starting a server (docs and tests)."""
+    service = Service.open(state_root)
+    try:
+        return create_app(service, "unused").openapi()
+    finally:
+        service.close()

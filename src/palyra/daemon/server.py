@@ -1,0 +1,93 @@
+"""``palyrad``: the service, its HTTP API, the hooks and the periodic re-audit in one process."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from palyra.daemon.api import create_app
+from palyra.daemon.auth import clear_marker, load_or_create_token, running_daemon, write_marker
+from palyra.daemon.errors import ConfigError
+from palyra.daemon.service import Service
+
+
+class Daemon:
+    def __init__(
+        self, state_root: Path, *, host: str | None = None, port: int | None = None
+    ) -> None:
+        existing = running_daemon(state_root)
+        if existing is not None:
+            raise ConfigError(
+                f"a daemon (pid {existing['pid']}) already serves {state_root} at {existing['url']}"
+            )
+        self.state_root = state_root
+        self.service = Service.open(state_root)
+        config = self.service.ctx.config.api
+        self.host = host or config.host
+        self.port = config.port if port is None else port
+        self.token = load_or_create_token(state_root)
+        self.app = create_app(self.service, self.token)
+        self._stop = threading.Event()
+        self._server: uvicorn.Server | None = None
+        self.url = ""
+
+    def _reaudit_loop(self) -> None:
+        interval = self.service.ctx.config.reaudit_interval_s
+        if interval <= 0:
+            return
+        while not self._stop.wait(interval):
+            with contextlib.suppress(Exception):  # a failing pass is retried next interval
+                self.service.reaudit()
+
+    def run(self, on_ready: Callable[[Daemon], None] | None = None) -> None:
+        """Serve until SIGINT/SIGTERM (uvicorn installs the handlers)."""
+        config = uvicorn.Config(
+            self.app,
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        threading.Thread(target=self._reaudit_loop, name="palyra-reaudit", daemon=True).start()
+
+        def announce() -> None:
+            while not server.started and not self._stop.is_set():
+                self._stop.wait(0.02)
+            if not server.started:
+                return
+            port = server.servers[0].sockets[0].getsockname()[1] if server.servers else self.port
+            self.url = f"http://{_url_host(self.host)}:{port}"
+            write_marker(self.state_root, self.url)
+            self.service.ctx.fire("gateway:startup", {"url": self.url})
+            if on_ready is not None:
+                on_ready(self)
+
+        threading.Thread(target=announce, name="palyra-announce", daemon=True).start()
+        try:
+            server.run()
+        finally:
+            self._stop.set()
+            clear_marker(self.state_root)
+            self.service.close()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+
+    def info(self) -> dict[str, Any]:
+        return {"url": self.url, "state_root": str(self.state_root)}
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):  # noqa: S104 (shown as a URL, not bound here)
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

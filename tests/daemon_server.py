@@ -1,0 +1,65 @@
+"""A real daemon on a loopback port for tests and benchmarks: ``with running_daemon(root) as d``.
+
+The daemon serves uvicorn in a background thread (uvicorn skips its signal handlers off the
+main thread); the context manager waits for ``on_ready`` (the socket is bound, ``d.url`` is
+set and the "daemon runs here" marker is written), yields the :class:`Daemon`, and on exit
+asks the server to stop and joins the thread, so the database is closed when it returns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from palyra.daemon.server import Daemon
+
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 30.0
+
+
+class DaemonStartError(RuntimeError):
+    """The daemon thread died or did not report ready in time."""
+
+
+@contextmanager
+def running_daemon(state_root: Path, *, host: str = "127.0.0.1") -> Iterator[Daemon]:
+    """Start ``Daemon(state_root, port=0)`` in a thread and yield it once it serves."""
+    daemon = Daemon(state_root, host=host, port=0)
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            daemon.run(on_ready=lambda _daemon: ready.set())
+        except BaseException as exc:  # reported to the test thread, not lost in this one
+            failure.append(exc)
+        finally:
+            ready.set()  # wake the waiter if the server ends before it was ever ready
+
+    thread = threading.Thread(target=serve, name="palyra-test-daemon", daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(READY_TIMEOUT_S):
+            raise DaemonStartError(
+                f"the daemon on {state_root} did not report ready within {READY_TIMEOUT_S:g} s"
+            )
+        if failure:
+            raise DaemonStartError(f"the daemon failed to start: {failure[0]!r}") from failure[0]
+        if not thread.is_alive() or not daemon.url:
+            raise DaemonStartError("the daemon stopped before it served a request")
+        yield daemon
+    finally:
+        _stop(daemon, thread)
+
+
+def _stop(daemon: Daemon, thread: threading.Thread) -> None:
+    # ``stop`` needs the uvicorn server that ``run`` creates, so it is repeated until the
+    # thread ends (it may not have got that far on the start-failure path).
+    for _ in range(int(STOP_TIMEOUT_S / 0.05)):
+        daemon.stop()
+        thread.join(0.05)
+        if not thread.is_alive():
+            return
+    raise DaemonStartError(f"the daemon thread did not stop within {STOP_TIMEOUT_S:g} s")

@@ -1,0 +1,248 @@
+"""The full lifecycle through the CLI — in-process and against a real daemon over HTTP — and
+the HTTP API's envelope, limits and streaming (reference skills-format.md §10 item 37,
+adapted: a fresh install is ``active`` at once, there is no hidden "missing" status)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import daemon_fixtures as df
+from conftest import CliResult
+from daemon_server import running_daemon
+from palyra.daemon.client import DaemonClient, RemoteError
+from palyra.daemon.server import Daemon
+
+Cli = Callable[..., CliResult]
+
+
+def _json(result: CliResult) -> Any:
+    assert result.exit_code == 0, result.stderr + result.stdout
+    return json.loads(result.stdout)
+
+
+@contextlib.contextmanager
+def _mode(mode: str, state: Path) -> Iterator[Daemon | None]:
+    if mode == "local":
+        yield None
+    else:
+        with running_daemon(state) as daemon:
+            yield daemon
+
+
+@pytest.mark.parametrize("mode", ["local", "daemon"])
+def test_full_lifecycle_through_the_cli(cli: Cli, tmp_path: Path, mode: str) -> None:
+    state = tmp_path / "state"
+    v1 = df.write_artifact(tmp_path, "1.0.0")
+    v2 = df.write_artifact(tmp_path, "1.1.0", hosts=("api.example.com",))
+    with _mode(mode, state):
+        assert _json(cli("daemon", "status", "--json"))["mode"] == mode
+        # the secret is seeded first, from stdin (never argv)
+        _json(cli("secrets", "set", f"skill:{df.SKILL_ID}", "api_token", "--json", stdin=b"t0k\n"))
+        assert _json(cli("secrets", "list", "--json"))["secrets"] == [
+            f"skill:{df.SKILL_ID}/api_token"
+        ]
+        # untrusted publisher: refused, and nothing is left behind
+        refused = cli("skills", "install", str(v1), "--json")
+        assert refused.exit_code == 1
+        assert json.loads(refused.stdout)["error"]["kind"] == "untrusted_publisher"
+        assert _json(cli("skills", "list", "--json"))["count"] == 0
+
+        installed = _json(cli("skills", "install", str(v1), "--allow-tofu", "--json"))
+        assert installed["status"] == "active"
+        assert installed["trust_decision"] == "tofu_newly_pinned"
+        listing = _json(cli("skills", "list", "--json"))
+        assert listing["count"] == 1
+        entry = listing["skills"][0]
+        assert entry["skill_id"] == df.SKILL_ID
+        assert entry["status"] == "active"
+        assert entry["needs_secrets"] is False
+        info = _json(cli("skills", "info", df.SKILL_ID, "--json"))
+        assert info["manifest"]["skill_id"] == df.SKILL_ID
+        assert {t["id"] for t in info["tools"]} >= {"acme.echo", "acme.guarded"}
+        check = _json(cli("skills", "check", df.SKILL_ID, "--json"))
+        assert check["results"][0]["check_status"] == "ready"
+        assert _json(cli("skills", "verify", df.SKILL_ID, "--json"))["result"]["ok"] is True
+
+        ran = _json(cli("skills", "run", df.SKILL_ID, "echo", "--input", '{"text":"hi"}', "--json"))
+        assert ran["output"] == {"text": "hi"}
+        assert ran["receipt_seq"] > 0
+        secret_run = _json(cli("skills", "run", df.SKILL_ID, "needs_secret", "--json"))
+        assert secret_run["output"] == {"token_bytes": 0}
+        bad = cli("skills", "run", df.SKILL_ID, "echo", "--input", '{"text": 5}')
+        assert bad.exit_code == 1
+        assert bad.stderr.startswith("error[invalid_input]") and "$.text" in bad.stderr
+
+        # status changes take effect for the next call
+        _json(cli("skills", "quarantine", df.SKILL_ID, "--reason", "investigating", "--json"))
+        blocked = cli("skills", "run", df.SKILL_ID, "echo", "--input", "{}")
+        assert blocked.exit_code == 1 and "error[skill_not_active]" in blocked.stderr
+        assert _json(cli("skills", "enable", df.SKILL_ID, "--json"))["status"] == "active"
+        _json(cli("skills", "disable", df.SKILL_ID, "--json"))
+        assert _json(cli("skills", "list", "--json"))["skills"][0]["status"] == "disabled"
+        _json(cli("skills", "enable", df.SKILL_ID, "--json"))
+
+        # an update asking for a new host is held; the old version keeps running
+        held = _json(cli("skills", "update", df.SKILL_ID, "--artifact", str(v2), "--json"))
+        assert held["status"] == "quarantined"
+        assert held["pending_capabilities"] == {"http_hosts": ["api.example.com"]}
+        assert _json(cli("skills", "list", "--json"))["skills"][0]["current_version"] == "1.0.0"
+        refused_enable = cli("skills", "enable", df.SKILL_ID, "--version", "1.1.0")
+        assert "capability_approval_required" in refused_enable.stderr
+        approved = cli(
+            "skills",
+            "enable",
+            df.SKILL_ID,
+            "--version",
+            "1.1.0",
+            "--approve-capabilities",
+            "--json",
+        )
+        assert _json(approved)["current"] is True
+        older = df.write_artifact(tmp_path, "0.9.0")
+        downgrade = cli("skills", "update", df.SKILL_ID, "--artifact", str(older))
+        assert downgrade.exit_code == 1 and "error[downgrade_refused]" in downgrade.stderr
+        same = _json(cli("skills", "update", df.SKILL_ID, "--artifact", str(v1), "--json"))
+        assert same["changed"] is False  # identical bytes: nothing to do
+
+        journal = _json(cli("journal", "list", "--limit", "1000", "--json"))
+        kinds = [e["kind"] for e in journal["events"]]
+        for expected in (
+            "skill.installed",
+            "tool.call",
+            "tool.rejected",
+            "skill.quarantined",
+            "skill.enabled",
+            "skill.disabled",
+            "skill.update_held",
+            "skill.capabilities_approved",
+            "secret.set",
+        ):
+            assert expected in kinds, expected
+        assert _json(cli("journal", "verify", "--json"))["ok"] is True
+
+        removed = _json(cli("skills", "remove", df.SKILL_ID, "--json"))
+        assert sorted(removed["removed_versions"]) == ["1.0.0", "1.1.0"]
+        assert _json(cli("skills", "list", "--json"))["count"] == 0
+        assert not (state / "skills" / df.SKILL_ID).exists()
+
+
+def test_tampered_artifact_is_refused_with_a_clear_message(cli: Cli, tmp_path: Path) -> None:
+    path = df.write_artifact(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    result = cli("skills", "install", str(path), "--allow-tofu")
+    assert result.exit_code == 1
+    assert "skill artifact failed structural verification" in result.stderr
+    assert "Traceback" not in result.stderr
+    trust = tmp_path / "state" / "skills" / "trust-store.json"
+    assert not trust.exists() or df.PUBLISHER not in trust.read_text()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    with running_daemon(tmp_path / "state") as running:
+        yield running
+
+
+def test_the_client_reports_daemon_errors_with_their_kind(daemon: Daemon) -> None:
+    client = DaemonClient(daemon.url, daemon.token)
+    try:
+        with pytest.raises(RemoteError) as missing:
+            client.info("acme.nothing")
+        assert missing.value.kind == "not_found"
+        client.install_artifact(df.artifact(), allow_tofu=True)
+        with pytest.raises(RemoteError) as again:
+            client.install_artifact(df.artifact("1.0.0", key=df.OTHER_KEY), allow_tofu=True)
+        assert again.value.kind == "tofu_key_mismatch"
+        assert client.run(df.SKILL_ID, "echo", {"text": "x"})["output"] == {"text": "x"}
+    finally:
+        client.close()
+
+
+def _raw(daemon: Daemon, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {daemon.token}", **kwargs.pop("headers", {})}
+    return httpx.request(method, daemon.url + path, headers=headers, timeout=30, **kwargs)
+
+
+def test_errors_use_one_envelope_with_4xx_codes(daemon: Daemon) -> None:
+    cases: list[tuple[str, str, dict[str, Any], int, str]] = [
+        ("GET", "/api/v1/skills/acme.none", {}, 404, "not_found"),
+        ("GET", "/api/v1/no/such/route", {}, 404, "not_found"),
+        ("POST", "/api/v1/skills/acme.x/enable", {"json": {"bogus": 1}}, 422, "invalid_request"),
+        (
+            "POST",
+            "/api/v1/skills/acme.x/enable",
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            422,
+            "invalid_request",
+        ),
+        ("GET", "/api/v1/journal?limit=0", {}, 422, "invalid_request"),
+        ("POST", "/api/v1/skills/install", {"content": b"not a zip"}, 400, "invalid_archive"),
+        ("GET", "/api/v1/approvals?state=bogus", {}, 400, "usage"),
+        ("PUT", "/api/v1/secrets/nonsense/key", {"json": {"value": "v"}}, 400, "vault_error"),
+        ("DELETE", "/api/v1/skills", {}, 405, "method_not_allowed"),
+    ]
+    for method, path, kwargs, status, kind in cases:
+        response = _raw(daemon, method, path, **kwargs)
+        assert response.status_code == status, (path, response.text)
+        body = response.json()
+        assert set(body) == {"error"}
+        assert body["error"]["kind"] == kind, (path, body)
+        assert isinstance(body["error"]["message"], str) and "\n" not in body["error"]["message"]
+
+
+def test_request_bodies_are_capped(daemon: Daemon) -> None:
+    big = b"x" * (2 * 1024 * 1024)
+    declared = _raw(
+        daemon,
+        "PUT",
+        "/api/v1/secrets/global/k",
+        content=big,
+        headers={"content-type": "application/json"},
+    )
+    assert declared.status_code == 413
+    assert declared.json()["error"]["kind"] == "too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
+        for _ in range(40):
+            yield b"y" * 65536
+
+    streamed = _raw(
+        daemon,
+        "PUT",
+        "/api/v1/secrets/global/k",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+    )
+    assert streamed.status_code == 413
+
+
+def test_journal_streams_as_server_sent_events(daemon: Daemon) -> None:
+    client = DaemonClient(daemon.url, daemon.token)
+    client.install_artifact(df.artifact(), allow_tofu=True)
+    client.close()
+    headers = {"Authorization": f"Bearer {daemon.token}"}
+    with httpx.stream(
+        "GET", daemon.url + "/api/v1/journal/stream?after=0", headers=headers, timeout=30
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        data = next(line for line in lines if line.startswith("data: "))
+    event = json.loads(data[len("data: ") :])
+    assert event["seq"] == 1 and event["kind"] == "skill.installed"
+
+
+def test_openapi_is_published_and_the_daemon_binds_loopback(daemon: Daemon) -> None:
+    document = _raw(daemon, "GET", "/api/v1/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    assert "/api/v1/skills/{skill_id}/tools/{tool}/run" in document["paths"]
+    assert daemon.url.startswith("http://127.0.0.1:")
+    assert (daemon.state_root / "daemon" / "api-token").stat().st_mode & 0o077 == 0
