@@ -89,15 +89,27 @@ class Approvals:
                 break
             with self._changed:
                 self._changed.wait(min(POLL_SECONDS, remaining))
-        with self.ctx.store.write() as tx:
+        with self.ctx.store.write() as tx:  # expire it, unless a decision just landed
             current = tx.approval(request.approval_id)
-            if current is not None and current.state is ApprovalState.APPROVED:
-                return current  # decided in the last instant
-            tx.decide_approval(
-                request.approval_id, ApprovalState.EXPIRED, "system:daemon", now_ms(), None, None
-            )
-            tx.append_event(
-                "approval.expired", "system:daemon", {"approval_id": request.approval_id}
+            assert current is not None
+            if current.state is ApprovalState.PENDING:
+                tx.decide_approval(
+                    request.approval_id,
+                    ApprovalState.EXPIRED,
+                    "system:daemon",
+                    now_ms(),
+                    None,
+                    None,
+                )
+                tx.append_event(
+                    "approval.expired", "system:daemon", {"approval_id": request.approval_id}
+                )
+        if current.state is ApprovalState.APPROVED:
+            return current
+        if current.state is ApprovalState.DENIED:
+            raise ApprovalDenied(
+                f"{current.decided_by} denied {tool_id} ({request.approval_id})",
+                details={"approval_id": request.approval_id},
             )
         raise ApprovalTimeout(
             f"no operator decided on {tool_id} within {timeout_s:g} s ({request.approval_id})",

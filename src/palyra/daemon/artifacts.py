@@ -10,6 +10,7 @@ so a call does not pay for re-hashing a 30 MiB component that has not changed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -52,6 +53,85 @@ def write_artifact(state_root: Path, skill_id: str, version: str, data: bytes) -
     return path
 
 
+STAGED_PREFIX = ".staged-"
+
+
+# Staged files are locked (flock) by the process installing them for as long as it does:
+# recovery deletes a staged file only when it can take that lock, i.e. its owner is gone.
+_held: dict[Path, int] = {}
+_held_lock = threading.Lock()
+
+
+def stage_artifact(state_root: Path, skill_id: str, version: str, data: bytes) -> Path:
+    """Write the bytes beside their final place under a unique, locked name (fsynced)."""
+    import uuid
+
+    final = artifact_path(state_root, skill_id, version)
+    staged = final.parent.parent / f"{STAGED_PREFIX}{version}-{uuid.uuid4().hex}"
+    try:
+        staged.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise IoFailure(f"cannot create {staged}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            staged.unlink()
+        raise IoFailure(f"cannot write {staged}: {exc.strerror}") from None
+    with _held_lock:
+        _held[staged] = fd
+    return staged
+
+
+def place_staged(staged: Path, skill_id: str, version: str, state_root: Path) -> None:
+    final = artifact_path(state_root, skill_id, version)
+    try:
+        if final.parent.exists():  # a crash's leftover for a version with no row
+            shutil.rmtree(final.parent)
+        final.parent.mkdir(mode=0o700)
+        os.replace(staged, final)
+        dir_fd = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise IoFailure(f"cannot place {final}: {exc.strerror}") from None
+
+
+def discard_staged(staged: Path) -> None:
+    """Unlock and remove (if it was not placed)."""
+    with _held_lock:
+        fd = _held.pop(staged, None)
+    with contextlib.suppress(FileNotFoundError):
+        staged.unlink()
+    if fd is not None:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        staged.parent.rmdir()  # only if the skill has nothing else
+
+
+def _abandoned(path: Path) -> bool:
+    """True when no live process holds the staged file's lock."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def delete_artifact(state_root: Path, skill_id: str, version: str) -> None:
     version_dir = artifact_path(state_root, skill_id, version).parent
     shutil.rmtree(version_dir, ignore_errors=True)
@@ -79,10 +159,17 @@ def remove_orphans(state_root: Path, installed: set[tuple[str, str]]) -> list[st
     for skill_dir in root.iterdir():
         if not skill_dir.is_dir() or skill_dir.is_symlink():
             continue
-        for version_dir in skill_dir.iterdir():
-            if (skill_dir.name, version_dir.name) not in installed and version_dir.is_dir():
-                shutil.rmtree(version_dir, ignore_errors=True)
-                removed.append(f"{skill_dir.name}/{version_dir.name}")
+        for entry in skill_dir.iterdir():
+            if entry.name.startswith(STAGED_PREFIX):
+                # Another process may be installing right now; only abandoned files go.
+                if _abandoned(entry):
+                    with contextlib.suppress(OSError):
+                        entry.unlink()
+                        removed.append(f"{skill_dir.name}/{entry.name}")
+                continue
+            if (skill_dir.name, entry.name) not in installed and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(f"{skill_dir.name}/{entry.name}")
         with contextlib.suppress(OSError):
             skill_dir.rmdir()
     return removed

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from palyra.daemon import artifacts
@@ -31,6 +32,7 @@ from palyra.daemon.errors import (
 from palyra.daemon.sources import ResolvedArtifact
 from palyra.errors import PalyraError, UsageError
 from palyra.skills.audit import AuditReport, audit_verified
+from palyra.skills.errors import TofuKeyMismatchError
 from palyra.skills.grants import CapabilityGrants, capability_grants_from_manifest
 from palyra.skills.inspect import SkillInspection, inspect_skill_artifact
 from palyra.skills.manifest import SkillManifest
@@ -203,7 +205,7 @@ def _new_record(
 
 
 def _initial_status(
-    ctx: ServiceContext, checked: Checked, held: dict[str, list[str]] | None
+    ctx: ServiceContext, checked: Checked, held: dict[str, list[str]] | None, *, is_new: bool
 ) -> tuple[SkillStatus, str | None]:
     if checked.audit.should_quarantine:
         return SkillStatus.QUARANTINED, "audit_failed: " + " | ".join(
@@ -213,7 +215,7 @@ def _initial_status(
         return SkillStatus.QUARANTINED, "capability_approval_required: " + "; ".join(
             f"{k} +{', '.join(v)}" for k, v in held.items()
         )
-    if ctx.config.new_skills_start == "disabled":
+    if is_new and ctx.config.new_skills_start == "disabled":
         return SkillStatus.DISABLED, "policy: new skills start disabled"
     return SkillStatus.ACTIVE, None
 
@@ -232,13 +234,74 @@ def install(
     A new version becomes current unless it asks for capabilities the current version does
     not have: then it is stored quarantined with the capability diff and the current version
     keeps running until the operator approves (``enable --approve-capabilities``).
+
+    Verification and the audit run outside any lock; every decision that depends on other
+    installs (already installed? downgrade? capability increase? a second key for a publisher
+    pinned on first use?) is taken again inside the write transaction, which serialises
+    installs across threads and processes. The artifact is staged beside its final path and
+    moved into place inside that transaction, so a losing racer never touches a winner's file.
     """
     checked = check_artifact(ctx, resolved, allow_tofu)
     m = checked.inspection.manifest
-    with ctx.store.read() as tx:
-        existing = tx.skill_version(m.skill_id, m.version)
-        current_version = tx.current_version(m.skill_id)
-        current = None if current_version is None else tx.skill_version(m.skill_id, current_version)
+    staged = artifacts.stage_artifact(ctx.state_root, m.skill_id, m.version, resolved.data)
+    try:
+        with ctx.store.write() as tx:
+            outcome = _commit_install(
+                ctx, tx, checked, resolved, staged, force, require_installed, principal
+            )
+    finally:
+        artifacts.discard_staged(staged)
+    record = outcome.record
+    assert record is not None
+    if not outcome.details.get("changed"):
+        return outcome
+    if checked.verification.trust_decision is TrustDecision.TOFU_NEWLY_PINNED:
+        ctx.pin(m.publisher, checked.inspection.public_key_hex)
+        _mark_pinned(ctx, record)
+    if resolved.index_signer is not None:
+        ctx.pin(*resolved.index_signer)
+    return outcome
+
+
+def _mark_pinned(ctx: ServiceContext, record: SkillVersionRecord) -> None:
+    """The pin is written: recovery must never write it again (an operator may unpin it)."""
+    with ctx.store.write() as tx:
+        live = tx.skill_version(record.skill_id, record.version)
+        if live is not None and live.trust_decision == TrustDecision.TOFU_NEWLY_PINNED.value:
+            tx.set_verification(
+                record.skill_id, record.version, TrustDecision.TOFU_PINNED.value, live.audit
+            )
+
+
+def _check_publisher_key(ctx: ServiceContext, tx: Transaction, checked: Checked) -> None:
+    """Re-decide trust under the write lock: another install may have pinned (or be about
+    to pin) a different key for this publisher since ``check_artifact`` looked."""
+    m = checked.inspection.manifest
+    key = checked.inspection.public_key_hex
+    ctx.trust_store().decide(m.publisher, key, allow_tofu=True)  # raises on a pinned mismatch
+    if checked.verification.trust_decision is not TrustDecision.TOFU_NEWLY_PINNED:
+        return
+    for other in tx.skill_versions():
+        if (
+            other.publisher == m.publisher
+            and other.public_key_hex != key
+            and other.trust_decision == TrustDecision.TOFU_NEWLY_PINNED.value
+        ):  # committed by a concurrent install whose pin is not written yet
+            raise TofuKeyMismatchError(m.publisher)
+
+
+def _commit_install(
+    ctx: ServiceContext,
+    tx: Transaction,
+    checked: Checked,
+    resolved: ResolvedArtifact,
+    staged: Path,
+    force: bool,
+    require_installed: bool,
+    principal: str,
+) -> Outcome:
+    m = checked.inspection.manifest
+    existing = tx.skill_version(m.skill_id, m.version)
     if existing is not None:
         if existing.artifact_sha256 == checked.artifact_sha256:
             return Outcome(existing, details={"changed": False, "reason": "already_installed"})
@@ -246,8 +309,11 @@ def install(
             f"{m.skill_id} {m.version} is already installed with different bytes "
             "(versions are immutable: publish a new version)"
         )
+    current_version = tx.current_version(m.skill_id)
+    current = None if current_version is None else tx.skill_version(m.skill_id, current_version)
     if require_installed and current is None:
         raise SkillNotInstalled(f"skill {m.skill_id} is not installed (use install)")
+    _check_publisher_key(ctx, tx, checked)
     held: dict[str, list[str]] | None = None
     if current is not None:
         if _semver(m.version) < _semver(current.version) and not force:
@@ -257,41 +323,36 @@ def install(
             )
         old = capability_grants_from_manifest(ctx.artifacts.load(current).manifest)
         held = capability_increase(old, capability_grants_from_manifest(m)) or None
-    status, reason = _initial_status(ctx, checked, held)
+    status, reason = _initial_status(ctx, checked, held, is_new=current is None)
     record = _new_record(ctx, checked, resolved, status, reason, principal)
     if held:
         record = _with(record, pending_capabilities=held)
-    artifacts.write_artifact(ctx.state_root, m.skill_id, m.version, resolved.data)
     verb = "skill.updated" if current is not None else "skill.installed"
     becomes_current = current is None or not held
-    events: list[tuple[str, dict[str, Any]]] = []
-    with ctx.store.write() as tx:
-        if tx.skill_version(m.skill_id, m.version) is not None:  # a concurrent install won
-            raise AlreadyInstalled(f"{m.skill_id} {m.version} was installed concurrently")
-        tx.insert_skill_version(record)
-        if becomes_current:
-            tx.set_current(m.skill_id, m.version)
-        payload = _skill_event(
-            record,
-            previous_version=None if current is None else current.version,
-            artifact_sha256=record.artifact_sha256,
-            payload_sha256=record.payload_sha256,
-            signature_key_id=record.key_id,
-            trust_decision=record.trust_decision,
-            source={"kind": record.source_kind, "reference": record.source_ref},
-            audit=record.audit,
-            current=becomes_current,
-            pending_capabilities=held,
-        )
-        tx.append_event("skill.update_held" if held else verb, principal, payload)
-        if status is SkillStatus.QUARANTINED:
-            tx.append_event("skill.quarantined", principal, _skill_event(record))
-        final = tx.skill_version(m.skill_id, m.version)
-    if checked.verification.trust_decision is TrustDecision.TOFU_NEWLY_PINNED:
-        ctx.pin(m.publisher, checked.inspection.public_key_hex)
-    if resolved.index_signer is not None:
-        ctx.pin(*resolved.index_signer)
-    events.append(("skill:installed", _skill_event(record, action=verb)))
+    tx.insert_skill_version(record)
+    if becomes_current:
+        tx.set_current(m.skill_id, m.version)
+    payload = _skill_event(
+        record,
+        previous_version=None if current is None else current.version,
+        artifact_sha256=record.artifact_sha256,
+        payload_sha256=record.payload_sha256,
+        signature_key_id=record.key_id,
+        trust_decision=record.trust_decision,
+        source={"kind": record.source_kind, "reference": record.source_ref},
+        audit=record.audit,
+        current=becomes_current,
+        pending_capabilities=held,
+    )
+    tx.append_event("skill.update_held" if held else verb, principal, payload)
+    if status is SkillStatus.QUARANTINED:
+        tx.append_event("skill.quarantined", principal, _skill_event(record))
+    final = tx.skill_version(m.skill_id, m.version)
+    # Last, so nothing can fail after the file is in place but before the commit.
+    artifacts.place_staged(staged, m.skill_id, m.version, ctx.state_root)
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("skill:installed", _skill_event(record, action=verb))
+    ]
     if status is SkillStatus.QUARANTINED:
         events.append(("skill:quarantined", _skill_event(record)))
     return Outcome(final, events, {"changed": True, "held_capabilities": held})
@@ -529,9 +590,13 @@ def reaudit_all(ctx: ServiceContext) -> list[Outcome]:
 
 def recover(ctx: ServiceContext) -> dict[str, Any]:
     """Finish what a crash interrupted: remove orphan artifacts, write committed TOFU pins."""
-    with ctx.store.read() as tx:
+    # Under the write lock: an installer moves its file into place only inside its own write
+    # transaction, so every final artifact without a row here is a crash's leftover.
+    with ctx.store.write() as tx:
         records = tx.skill_versions()
-    removed = artifacts.remove_orphans(ctx.state_root, {(r.skill_id, r.version) for r in records})
+        removed = artifacts.remove_orphans(
+            ctx.state_root, {(r.skill_id, r.version) for r in records}
+        )
     pinned: list[str] = []
     store = ctx.trust_store()
     for record in records:
@@ -542,6 +607,7 @@ def recover(ctx: ServiceContext) -> dict[str, Any]:
         )
         if not known and ctx.pin(record.publisher, record.public_key_hex):
             pinned.append(record.publisher)
+        _mark_pinned(ctx, record)
     return {"orphans_removed": removed, "pins_restored": pinned}
 
 
