@@ -1142,8 +1142,10 @@ def test_concurrent_tofu_installs_never_accept_two_keys_for_one_publisher(
         b = pool.submit(
             two.install_artifact, build(skill_id=THIRD_SKILL, key=F.OTHER_KEY), allow_tofu=True
         )
-        for skill in (OTHER_SKILL, THIRD_SKILL):
-            wait_until(lambda skill=skill: staged(env.state, skill) == 1, f"{skill} staged")
+        wait_until(
+            lambda: staged(env.state, OTHER_SKILL) == staged(env.state, THIRD_SKILL) == 1,
+            "both installs staged",
+        )
     results = [outcome(a), outcome(b)]
     assert sum(isinstance(r, dict) for r in results) == 1, results
     assert "tofu_key_mismatch" in results
