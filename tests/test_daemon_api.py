@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,72 @@ def test_openapi_is_published_and_the_daemon_binds_loopback(daemon: Daemon) -> N
     assert "/api/v1/skills/{skill_id}/tools/{tool}/run" in document["paths"]
     assert daemon.url.startswith("http://127.0.0.1:")
     assert (daemon.state_root / "daemon" / "api-token").stat().st_mode & 0o077 == 0
+
+
+def test_the_daemon_reaudits_periodically_and_quarantines(tmp_path: Path) -> None:
+    """A publisher the operator stops trusting: the next periodic pass quarantines."""
+    from palyra.skills.trust import TrustStore
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "config.toml").write_text("[skills]\nreaudit_interval_s = 0.2\n")
+    with running_daemon(state) as daemon:
+        client = DaemonClient(daemon.url, daemon.token)
+        try:
+            client.install_artifact(df.artifact(), allow_tofu=True)
+            trust_path = state / "skills" / "trust-store.json"
+            store = TrustStore.load(trust_path)
+            assert store.unpin(df.PUBLISHER)
+            store.save(trust_path)
+            deadline = time.monotonic() + 20
+            while client.info(df.SKILL_ID)["status"] != "quarantined":
+                assert time.monotonic() < deadline, "the re-audit never quarantined the skill"
+                time.sleep(0.05)
+            reason = client.info(df.SKILL_ID)["status_reason"]
+            assert reason.startswith("verification_failed: untrusted_publisher")
+            events = client.journal(kind="skill.quarantined")["events"]
+            assert events[-1]["actor"] == "system:daemon"
+        finally:
+            client.close()
+
+
+def test_registry_index_command_publishes_a_directory_the_installer_accepts(
+    cli: Cli, tmp_path: Path
+) -> None:
+    from palyra.skills.registry_index import parse_signed_index
+    from palyra.skills.trust import TrustStore
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    df.write_artifact(mirror, "1.0.0")
+    df.write_artifact(mirror, "1.2.0")
+    key = tmp_path / "index.key"
+    key.write_text("11" * 32)
+    body = _json(
+        cli(
+            "skills",
+            "registry-index",
+            str(mirror),
+            "--publisher",
+            "acme",
+            "--signing-key-file",
+            str(key),
+            "--json",
+        )
+    )
+    assert [e["version"] for e in body["entries"]] == ["1.0.0", "1.2.0"]
+    page = parse_signed_index((mirror / "index.json").read_bytes(), TrustStore(), allow_tofu=True)
+    assert len(page.index.entries) == 2
+    installed = _json(
+        cli(
+            "skills",
+            "install",
+            "--registry-dir",
+            str(mirror),
+            "--skill-id",
+            df.SKILL_ID,
+            "--allow-tofu",
+            "--json",
+        )
+    )
+    assert installed["version"] == "1.2.0"

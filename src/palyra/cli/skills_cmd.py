@@ -47,6 +47,38 @@ app.command("disable")(lifecycle_cmd.disable)
 app.command("quarantine")(lifecycle_cmd.quarantine)
 app.command("run")(authoring_cmd.run)
 
+
+@app.command("registry-index")
+def registry_index(
+    directory: Annotated[Path, typer.Argument(help="A directory of .palyra-skill files.")],
+    publisher: Annotated[str, typer.Option("--publisher", help="Who signs the index.")],
+    signing_key_file: Annotated[
+        Path | None, typer.Option("--signing-key-file", help="Ed25519 seed: raw, hex or base64.")
+    ] = None,
+    signing_key_stdin: Annotated[
+        bool, typer.Option("--signing-key-stdin", help="Read the seed from standard input.")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Where to write (default DIR/index.json).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Write a signed index for DIR, to serve it as an https registry (--registry-url)."""
+    from palyra.daemon.remote_registry import index_directory, write_signed_index
+
+    key = _read_signing_key(signing_key_file, signing_key_stdin)
+    path = write_signed_index(directory, key, publisher, output)
+    entries = index_directory(directory).entries
+    body = {
+        "index": str(path),
+        "entries": [{"skill_id": e.skill_id, "version": e.version} for e in entries],
+    }
+    if json_output:
+        print_json(body)
+        return
+    console().print(f"signed index of {len(entries)} artifact(s) → {path}")
+
+
 TrustedPublisherOption = Annotated[
     list[str] | None,
     typer.Option(
