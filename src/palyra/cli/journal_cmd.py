@@ -16,6 +16,23 @@ from palyra.cli.trust_cmd import JsonOption
 
 app = typer.Typer(help="Read and verify the journal.", no_args_is_help=True)
 
+# The fields worth a glance, in order; --json has everything.
+_SUMMARY_KEYS = (
+    "skill_id", "version", "tool_id", "outcome", "status", "reason", "error", "approval_id",
+    "hook_id", "plugin_id", "event", "secret", "fuel_used", "duration_ms", "removed_versions",
+)  # fmt: skip
+
+
+def summarize(payload: dict[str, object]) -> str:
+    parts = []
+    for key in _SUMMARY_KEYS:
+        value = payload.get(key)
+        if value not in (None, "", []):
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            parts.append(f"{key}={text}")
+    text = " ".join(parts) or json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 160 else text[:159] + "…"
+
 
 @app.command("list")
 def list_events(
@@ -32,17 +49,16 @@ def list_events(
         print_json(body)
         return
     table = Table(title=f"{body['count']} event(s)")
-    for column in ("seq", "time (UTC)", "kind", "actor", "payload"):
+    for column in ("seq", "time (UTC)", "kind", "actor", "summary"):
         table.add_column(column)
     for event in body["events"]:
         when = datetime.fromtimestamp(event["at_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        payload = json.dumps(event["payload"], ensure_ascii=False, sort_keys=True)
         table.add_row(
             str(event["seq"]),
             when,
             escape(event["kind"]),
             escape(event["actor"]),
-            escape(payload if len(payload) <= 160 else payload[:159] + "…"),
+            escape(summarize(event["payload"])),
         )
     console().print(table)
 
