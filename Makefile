@@ -34,6 +34,7 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python benchmarks/verify.py
 	$(BIN)/python benchmarks/runtime.py
+	$(BIN)/python benchmarks/http.py
 
 clean:
 	rm -rf $(VENV) build .palyra-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis

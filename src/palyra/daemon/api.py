@@ -31,6 +31,7 @@ from palyra.skills.constants import MAX_ARTIFACT_BYTES
 API_PREFIX = "/api/v1"
 PRINCIPAL = "api"
 SSE_POLL_SECONDS = 0.25
+MAX_SEQ = 2**63 - 1  # SQLite INTEGER
 MAX_SSE_STREAMS = 16
 
 _STATUS_BY_KIND: dict[str, int] = {
@@ -341,7 +342,7 @@ def create_app(service: Service, token: str) -> FastAPI:
     # ---- journal ------------------------------------------------------------------------------
     @app.get(f"{p}/journal", tags=["journal"])
     def journal(
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         kind: Annotated[str | None, Query(max_length=64)] = None,
     ) -> dict[str, Any]:
@@ -358,7 +359,7 @@ def create_app(service: Service, token: str) -> FastAPI:
         responses={200: {"content": {"text/event-stream": {}}}},
     )
     async def journal_stream(
-        request: Request, after: Annotated[int, Query(ge=0)] = 0
+        request: Request, after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0
     ) -> StreamingResponse:
         """Server-sent events: every journal event after ``after``, then live ones."""
         if streams.value == 0:

@@ -239,6 +239,7 @@ class Runner:
                 request.input,
                 policy,
                 requested=request.requested,
+                input_checked=True,  # validated before approval, in _admitted_call
             )
         except PalyraError as exc:
             error = missing_secrets_error(exc) or exc

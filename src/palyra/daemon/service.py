@@ -390,8 +390,8 @@ class Service:
     ) -> dict[str, Any]:
         if not 1 <= limit <= MAX_JOURNAL_PAGE:
             raise UsageError(f"limit must be 1..{MAX_JOURNAL_PAGE}")
-        if after_seq < 0:
-            raise UsageError("after must not be negative")
+        if not 0 <= after_seq < 2**63:
+            raise UsageError("after must be 0..2^63-1")
         with self.ctx.store.read() as tx:
             events = tx.events(after_seq=after_seq, limit=limit, kind=kind)
         return {"count": len(events), "events": [e.to_json() for e in events]}

@@ -11,6 +11,7 @@ would freeze the whole daemon.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -93,6 +94,12 @@ def _additional_properties(
 
 def _validator_class(schema: dict[str, Any]) -> Any:
     base = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return _extended(base)
+
+
+@functools.cache
+def _extended(base: Any) -> Any:
+    """One extended class per draft: building it costs far more than a validation."""
     return jsonschema.validators.extend(  # type: ignore[no-untyped-call]
         base,
         {

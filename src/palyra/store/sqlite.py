@@ -508,6 +508,7 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._writer = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -576,6 +577,20 @@ class SqliteStore:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[SqliteTransaction]:
+        # Threads of this process queue on a lock first: SQLite's own busy handler makes a
+        # waiting writer sleep in steps of up to 100 ms, which under concurrent tool calls
+        # (one journal write each) turned lock waits into most of a call's latency. Other
+        # processes still meet the busy handler, as they must.
+        if not self._writer.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            raise StoreError("state database is busy (another writer holds it)")
+        try:
+            with self._write_transaction() as tx:
+                yield tx
+        finally:
+            self._writer.release()
+
+    @contextlib.contextmanager
+    def _write_transaction(self) -> Iterator[SqliteTransaction]:
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")

@@ -1,0 +1,299 @@
+"""HTTP API throughput: a tool call through the daemon vs the authenticated no-op.
+
+A real daemon (its own process, a temporary state root, port 0) gets the fast fixture skill
+installed over the API; then closed-loop clients — each with its own keep-alive connection —
+call, for 1, 8 and 32 concurrent clients,
+
+  (a) ``POST /api/v1/skills/acme.daemon_demo/tools/echo/run`` (``{"input": {"text": 48 B}}``:
+      auth, admission, input-schema check, a fresh sandbox, the receipt in the journal), and
+  (b) ``GET /api/v1/ping`` (auth and routing only, the baseline),
+
+interleaved in alternating slices so both see the same machine. Printed per route: calls/s,
+p50 and p99 latency of the 2xx answers, every non-2xx answer by status and error kind
+(``overloaded`` included), and the CPU each side spent per call; then echo/ping calls/s at
+each concurrency. Target: echo/ping >= 0.5 at 8 clients (printed, not asserted).
+
+The load generator is one asyncio loop with ``httpx.AsyncClient``s in this process; the
+daemon runs in a child process. Both share this machine's CPUs, so on a 2-core box the ping
+baseline is partly bounded by the generator: the CPU-per-call columns say how much.
+
+Run: ``.venv/bin/python benchmarks/http.py [--seconds N]`` (N per measurement, default 3).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file shares its name with the standard library's ``http`` package and ``python
+# benchmarks/http.py`` puts this directory first on sys.path: take it off before anything
+# (httpx, uvicorn) imports ``http``. The fixture skill comes from the test helpers.
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+
+import httpx
+
+import daemon_fixtures as df
+from palyra.daemon.auth import load_or_create_token, running_daemon
+
+API = "/api/v1"
+CONCURRENCY = (1, 8, 32)
+SLICES = 3  # each measurement is split into this many slices, alternating echo and ping
+TARGET_CLIENTS = 8
+TARGET_RATIO = 0.5
+START_TIMEOUT_S = 30.0
+ECHO_INPUT = {"text": "x" * 48}
+ECHO_PATH = f"{API}/skills/{df.SKILL_ID}/tools/echo/run"
+
+# The daemon's own process: what ``palyrad`` is, with port 0 and nothing else changed.
+CHILD = """
+import sys
+from pathlib import Path
+from palyra.daemon.server import Daemon
+Daemon(Path(sys.argv[1]), host="127.0.0.1", port=0).run()
+"""
+
+Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+@dataclass
+class Tally:
+    """What one route saw at one concurrency, summed over its slices."""
+
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+    answers: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def calls(self) -> int:
+        return sum(self.answers.values()) + self.ok
+
+    def percentile(self, fraction: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) from ``/proc``; 0 where absent."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return 0.0
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def daemon_process(state_root: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Start the daemon in a child process and yield it with its URL once it listens."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, after the child is gone)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(state_root)],
+        cwd=state_root.parent,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        marker = running_daemon(state_root)
+        while marker is None or int(marker["pid"]) != proc.pid:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                detail = log.read().decode(errors="replace").strip()[-2000:]
+                raise RuntimeError(f"the daemon did not start: {detail or 'no output'}")
+            time.sleep(0.05)
+            marker = running_daemon(state_root)
+        yield proc, str(marker["url"])
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def make_clients(url: str, token: str, count: int) -> list[httpx.AsyncClient]:
+    """One client per simulated caller, each with exactly one keep-alive connection."""
+    return [
+        httpx.AsyncClient(
+            base_url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            timeout=60.0,
+            trust_env=False,
+        )
+        for _ in range(count)
+    ]
+
+
+def echo(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+    return client.post(ECHO_PATH, json={"input": ECHO_INPUT})
+
+
+def ping(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+    return client.get(f"{API}/ping")
+
+
+def describe(response: httpx.Response) -> str:
+    """``"429 overloaded"`` for an error envelope, else the status and a hint."""
+    try:
+        kind = response.json()["error"]["kind"]
+    except (ValueError, KeyError, TypeError):
+        kind = response.text[:40] or "(empty body)"
+    return f"{response.status_code} {kind}"
+
+
+async def run_slice(
+    clients: list[httpx.AsyncClient], request: Request, seconds: float, tally: Tally, pid: int
+) -> None:
+    """Every client calls back to back until the slice ends."""
+    deadline = time.perf_counter() + seconds
+
+    async def caller(client: httpx.AsyncClient) -> None:
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            try:
+                response = await request(client)
+            except httpx.HTTPError as exc:
+                tally.answers[f"transport error: {type(exc).__name__}"] += 1
+                continue
+            if response.is_success:
+                tally.latencies.append(time.perf_counter() - start)
+            else:
+                tally.answers[describe(response)] += 1
+
+    server_before, client_before = process_cpu_seconds(pid), time.process_time()
+    started = time.perf_counter()
+    await asyncio.gather(*(caller(client) for client in clients))
+    tally.elapsed += time.perf_counter() - started
+    tally.server_cpu += process_cpu_seconds(pid) - server_before
+    tally.client_cpu += time.process_time() - client_before
+
+
+async def measure(
+    url: str, token: str, clients_count: int, seconds: float, pid: int
+) -> dict[str, Tally]:
+    clients = make_clients(url, token, clients_count)
+    tallies = {"echo": Tally(), "ping": Tally()}
+    routes: dict[str, Request] = {"echo": echo, "ping": ping}
+    try:
+        # Warm-up: every connection opened, the module compiled and its instance cached.
+        for request in (ping, echo):
+            for response in await asyncio.gather(*(request(c) for c in clients)):
+                response.raise_for_status()
+        for index in range(SLICES):
+            order = ("echo", "ping") if index % 2 == 0 else ("ping", "echo")
+            for name in order:
+                await run_slice(clients, routes[name], seconds / SLICES, tallies[name], pid)
+    finally:
+        for client in clients:
+            await client.aclose()
+    return tallies
+
+
+def report(clients_count: int, tallies: dict[str, Tally]) -> float:
+    print(f"\n{clients_count} concurrent client{'s' if clients_count > 1 else ''}")
+    for name, tally in tallies.items():
+        calls = max(tally.calls, 1)
+        print(
+            f"  {name:4}  {tally.rate:8.1f} calls/s   p50 {tally.percentile(0.5) * 1e3:7.2f} ms"
+            f"   p99 {tally.percentile(0.99) * 1e3:7.2f} ms   ({tally.ok} ok)"
+            f"   CPU/call: daemon {tally.server_cpu / calls * 1e6:6.0f} µs,"
+            f" load generator {tally.client_cpu / calls * 1e6:6.0f} µs"
+        )
+        for answer, count in sorted(tally.answers.items()):
+            print(f"        not 2xx: {count} x {answer}")
+    ratio = tallies["echo"].rate / tallies["ping"].rate if tallies["ping"].rate else 0.0
+    print(f"  ratio echo/ping calls/s: {ratio:.2f}")
+    return ratio
+
+
+def check_echo(url: str, token: str) -> None:
+    """One call, checked: the benchmark measures a tool that really runs."""
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
+    ) as client:
+        body = client.post(ECHO_PATH, json={"input": ECHO_INPUT}).raise_for_status().json()
+    if body.get("output") != ECHO_INPUT:
+        raise RuntimeError(f"echo did not echo: {body}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--seconds", type=float, default=3.0, help="seconds per route and concurrency"
+    )
+    args = parser.parse_args()
+    cpus = os.cpu_count() or 1
+    print(
+        f"machine: {cpus} CPUs shared by the daemon (child process) and the load generator"
+        f" (this process, one asyncio loop); Python {sys.version.split()[0]}"
+    )
+    print(f"{args.seconds:g} s per route and concurrency, in {SLICES} alternating slices")
+    ratios: dict[int, float] = {}
+    total: collections.Counter[str] = collections.Counter()
+    with tempfile.TemporaryDirectory(prefix="palyra-bench-http-") as tmp:
+        state_root = Path(tmp) / "state"
+        token = load_or_create_token(state_root)
+        with daemon_process(state_root) as (proc, url):
+            with httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
+            ) as client:
+                client.post(
+                    f"{API}/skills/install",
+                    params={"allow_tofu": "true"},
+                    content=df.artifact(),
+                    headers={"Content-Type": "application/octet-stream"},
+                ).raise_for_status()
+            check_echo(url, token)
+            print(f"daemon: pid {proc.pid} at {url}; runner defaults (4 workers + 64 queued)")
+            for count in CONCURRENCY:
+                tallies = asyncio.run(measure(url, token, count, args.seconds, proc.pid))
+                ratios[count] = report(count, tallies)
+                for tally in tallies.values():
+                    total.update(tally.answers)
+    print("\nsummary: echo/ping calls/s " + ", ".join(f"{c}: {r:.2f}" for c, r in ratios.items()))
+    if total:
+        print(f"answers other than 2xx (all routes): {sum(total.values())} — {dict(total)}")
+    else:
+        print("answers other than 2xx (all routes): none")
+    met = ratios[TARGET_CLIENTS] >= TARGET_RATIO
+    print(
+        f"target echo/ping >= {TARGET_RATIO} at {TARGET_CLIENTS} clients:"
+        f" {ratios[TARGET_CLIENTS]:.2f} — {'met' if met else 'NOT met'}"
+        + ("" if cpus > 2 else f" (on {cpus} shared CPUs)")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
