@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -273,9 +274,28 @@ def startup_payload() -> dict[str, Any]:
 class HookDispatcher:
     """Runs hooks for events; install it once per service (``ctx.listeners``)."""
 
+    # Bindings changed by another process are seen within this many seconds; changes made
+    # through this process are seen at once (the store's bindings_generation).
+    CACHE_SECONDS = 1.0
+
     def __init__(self, ctx: ServiceContext, runner: Runner) -> None:
         self.ctx = ctx
         self.runner = runner
+        self._cache: tuple[int, float, list[HookBinding], dict[str, PluginBinding]] | None = None
+
+    def _bindings(self) -> tuple[list[HookBinding], dict[str, PluginBinding]]:
+        """Every call fires two events; reading both tables each time was most of a small
+        call's database work."""
+        generation = self.ctx.store.bindings_generation
+        now = time.monotonic()
+        cached = self._cache
+        if cached is not None and cached[0] == generation and now - cached[1] < self.CACHE_SECONDS:
+            return cached[2], cached[3]
+        with self.ctx.store.read() as tx:
+            hooks = tx.hooks()
+            plugins = {p.plugin_id: p for p in tx.plugins()} if hooks else {}
+        self._cache = (generation, now, hooks, plugins)
+        return hooks, plugins
 
     def install(self) -> HookDispatcher:
         if self.on_event not in self.ctx.listeners:
@@ -301,9 +321,8 @@ class HookDispatcher:
             name = normalize_event(event)
         except UnknownHookEvent:
             return []
-        with self.ctx.store.read() as tx:
-            hooks = [h for h in tx.hooks() if h.enabled and h.event == name]
-            plugins = {p.plugin_id: p for p in tx.plugins()} if hooks else {}
+        every_hook, plugins = self._bindings()
+        hooks = [h for h in every_hook if h.enabled and h.event == name]
         if not hooks:
             return []
         try:

@@ -24,13 +24,14 @@ from typing import Any
 
 from palyra.daemon.approvals import Approvals, input_digest
 from palyra.daemon.context import ServiceContext
-from palyra.daemon.errors import MissingSecrets, Overloaded, SkillNotActive
+from palyra.daemon.errors import MissingSecrets, Overloaded, SkillNotActive, SkillNotInstalled
 from palyra.daemon.lifecycle import resolve_version
 from palyra.errors import PalyraError
 from palyra.runtime import errors as rt_errors
 from palyra.runtime.sandbox import CallResult
 from palyra.runtime.tools import effective_grants, find_tool, run_tool
 from palyra.skills.grants import CapabilityGrants
+from palyra.skills.inspect import SkillInspection
 from palyra.skills.schemas import schema_violations
 from palyra.store.base import SkillStatus, SkillVersionRecord
 
@@ -198,9 +199,9 @@ class Runner:
             self.ctx.fire("tool:before_call", event)
         try:
             with self.slots.running(record.skill_id):
-                record = self._record(request)  # the status may have changed meanwhile
+                record = self._reload(record)  # the status may have changed meanwhile
                 self.gate(record)
-                receipt = self._run(request, record, tool.id, approval_id)
+                receipt = self._run(request, record, tool.id, approval_id, inspection)
         except PalyraError as exc:
             if not request.quiet_hooks:
                 self.ctx.fire("tool:after_call", {**event, "outcome": exc.kind})
@@ -209,14 +210,22 @@ class Runner:
             self.ctx.fire("tool:after_call", {**event, "outcome": "ok"})
         return receipt
 
+    def _reload(self, record: SkillVersionRecord) -> SkillVersionRecord:
+        """The same version, read again (not "current" again: that may have moved on)."""
+        with self.ctx.store.read() as tx:
+            fresh = tx.skill_version(record.skill_id, record.version)
+        if fresh is None:
+            raise SkillNotInstalled(f"{record.skill_id} {record.version} was removed")
+        return fresh
+
     def _run(
         self,
         request: CallRequest,
         record: SkillVersionRecord,
         tool_id: str,
         approval_id: str | None,
+        inspection: SkillInspection,
     ) -> CallReceipt:
-        inspection = self.ctx.artifacts.load(record)
         policy = self.ctx.config.policy
         base: dict[str, Any] = {
             "skill_id": record.skill_id,

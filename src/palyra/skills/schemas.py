@@ -12,6 +12,7 @@ would freeze the whole daemon.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -110,9 +111,33 @@ def _extended(base: Any) -> Any:
     )
 
 
+_VALIDATORS: dict[int, tuple[dict[str, Any], Any]] = {}
+_VALIDATORS_LIMIT = 512
+_validators_lock = threading.Lock()
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    """A validator per schema object, reused: a tool's schemas are checked on every call.
+
+    Keyed by identity and holding the schema itself (so the id cannot be reused while
+    cached); a manifest's schemas are never mutated after parsing.
+    """
+    key = id(schema)
+    with _validators_lock:
+        hit = _VALIDATORS.get(key)
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = _validator_class(schema)(schema)
+    with _validators_lock:
+        if len(_VALIDATORS) >= _VALIDATORS_LIMIT:
+            _VALIDATORS.pop(next(iter(_VALIDATORS)))
+        _VALIDATORS[key] = (schema, validator)
+    return validator
+
+
 def schema_violations(schema: dict[str, Any], instance: Any) -> list[str]:
     """Every violation as ``<json path>: <message>`` (first :data:`MAX_VIOLATIONS`)."""
-    validator = _validator_class(schema)(schema)
+    validator = _validator(schema)
     found: list[str] = []
     try:
         errors = sorted(

@@ -280,6 +280,7 @@ class StateStore(Protocol):
     """Opens transactions; one instance is shared by every thread of a process."""
 
     location: str
+    bindings_generation: int  # changes when this process commits plugin/hook bindings
 
     def read(self) -> AbstractContextManager[Transaction]:
         """A read-only snapshot."""

@@ -223,6 +223,7 @@ class SqliteTransaction:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self.bindings_touched = False  # plugin or hook bindings written in this transaction
 
     def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self._conn.execute(sql, args).fetchone()
@@ -352,6 +353,7 @@ class SqliteTransaction:
         return None if row is None else _plugin(row)
 
     def upsert_plugin(self, binding: PluginBinding) -> None:
+        self.bindings_touched = True
         self._run(
             "INSERT OR REPLACE INTO plugin_bindings VALUES (?,?,?,?,?,?,?,?,?)",
             binding.plugin_id,
@@ -366,6 +368,7 @@ class SqliteTransaction:
         )
 
     def delete_plugin(self, plugin_id: str) -> None:
+        self.bindings_touched = True
         self._run("DELETE FROM plugin_bindings WHERE plugin_id = ?", plugin_id)
 
     def hooks(self) -> list[HookBinding]:
@@ -376,6 +379,7 @@ class SqliteTransaction:
         return None if row is None else _hook(row)
 
     def upsert_hook(self, binding: HookBinding) -> None:
+        self.bindings_touched = True
         self._run(
             "INSERT OR REPLACE INTO hook_bindings VALUES (?,?,?,?,?,?)",
             binding.hook_id,
@@ -387,6 +391,7 @@ class SqliteTransaction:
         )
 
     def delete_hook(self, hook_id: str) -> None:
+        self.bindings_touched = True
         self._run("DELETE FROM hook_bindings WHERE hook_id = ?", hook_id)
 
     # ---- approvals ----------------------------------------------------------------------
@@ -467,9 +472,9 @@ class SqliteTransaction:
 
     # ---- journal ------------------------------------------------------------------------
     def append_event(self, kind: str, actor: str, payload: dict[str, Any]) -> JournalEvent:
-        last = self.last_event()
-        prev = GENESIS_HASH if last is None else last.hash
-        seq = 1 if last is None else last.seq + 1
+        last = self._one("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
+        prev = GENESIS_HASH if last is None else str(last["hash"])
+        seq = 1 if last is None else int(last["seq"]) + 1
         at = now_ms()
         text = canonical_payload(payload)
         digest = event_hash(prev, seq, at, kind, actor, text)
@@ -509,6 +514,9 @@ class SqliteStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer = threading.Lock()
+        # Bumped after a commit that changed plugin or hook bindings (this process only):
+        # lets the hook dispatcher cache the bindings instead of reading them on every call.
+        self.bindings_generation = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -586,6 +594,8 @@ class SqliteStore:
         try:
             with self._write_transaction() as tx:
                 yield tx
+            if tx.bindings_touched:
+                self.bindings_generation += 1
         finally:
             self._writer.release()
 
