@@ -1260,3 +1260,24 @@ def test_the_journal_is_append_only(env: Env, installed: Service) -> None:
         conn.close()
     assert svc.verify_journal()["ok"] is True
     assert [e["kind"] for e in events(svc)] == ["skill.installed"]
+
+
+def test_reinstalling_the_same_content_re_signed_later_is_a_no_op(env: Env) -> None:
+    """A rebuild signs again (a new signed_at, so new bytes) but the payload is the same:
+    idempotent, and the stored artifact is the first one."""
+    from palyra.skills.build import build_signed_skill_artifact
+
+    svc = env.open()
+    text = F.manifest("1.0.0")
+    first = build_signed_skill_artifact(
+        text, [("module.wasm", F.MODULE)], F.KEY, signed_at_unix_ms=1_700_000_000_000
+    ).artifact
+    again = build_signed_skill_artifact(
+        text, [("module.wasm", F.MODULE)], F.KEY, signed_at_unix_ms=1_800_000_000_000
+    ).artifact
+    assert first != again
+    assert svc.install_artifact(first, allow_tofu=True)["changed"] is True
+    assert svc.install_artifact(again)["changed"] is False
+    assert artifact_path(env.state, F.SKILL_ID, "1.0.0").read_bytes() == first
+    other_key = build_signed_skill_artifact(text, [("module.wasm", F.MODULE)], F.OTHER_KEY)
+    expect_error_any(lambda: svc.install_artifact(other_key.artifact, allow_tofu=True))

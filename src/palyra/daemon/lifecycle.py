@@ -303,7 +303,11 @@ def _commit_install(
     m = checked.inspection.manifest
     existing = tx.skill_version(m.skill_id, m.version)
     if existing is not None:
-        if existing.artifact_sha256 == checked.artifact_sha256:
+        same_content = (
+            existing.payload_sha256 == checked.inspection.payload_sha256
+            and existing.public_key_hex == checked.inspection.public_key_hex
+        )
+        if same_content:  # byte-identical, or re-signed by the same key (a new signed_at)
             return Outcome(existing, details={"changed": False, "reason": "already_installed"})
         raise AlreadyInstalled(
             f"{m.skill_id} {m.version} is already installed with different bytes "
