@@ -98,20 +98,24 @@ class Slots:
                 self._admitted -= 1
 
     @contextlib.contextmanager
-    def running(self, skill_id: str) -> Iterator[None]:
+    def running(self, skill_id: str) -> Iterator[bool]:
+        """Hold a worker and the skill's slot; yields whether getting them meant waiting."""
         with self._lock:
             skill = self._per_skill.setdefault(
                 skill_id, threading.BoundedSemaphore(self._per_skill_limit)
             )
-        if not self._workers.acquire(timeout=WORKER_WAIT_SECONDS):
+        waited = not self._workers.acquire(blocking=False)
+        if waited and not self._workers.acquire(timeout=WORKER_WAIT_SECONDS):
             raise Overloaded(f"no worker became free within {WORKER_WAIT_SECONDS:g} s")
         try:
-            if not skill.acquire(timeout=WORKER_WAIT_SECONDS):
-                raise Overloaded(
-                    f"{skill_id} already runs {self._per_skill_limit} calls; retry later"
-                )
+            if not skill.acquire(blocking=False):
+                waited = True
+                if not skill.acquire(timeout=WORKER_WAIT_SECONDS):
+                    raise Overloaded(
+                        f"{skill_id} already runs {self._per_skill_limit} calls; retry later"
+                    )
             try:
-                yield
+                yield waited
             finally:
                 skill.release()
         finally:
@@ -198,9 +202,10 @@ class Runner:
         if not request.quiet_hooks:
             self.ctx.fire("tool:before_call", event)
         try:
-            with self.slots.running(record.skill_id):
-                record = self._reload(record)  # the status may have changed meanwhile
-                self.gate(record)
+            with self.slots.running(record.skill_id) as waited:
+                if waited or approval_id is not None:
+                    record = self._reload(record)  # the status may have changed meanwhile
+                    self.gate(record)
                 receipt = self._run(request, record, tool.id, approval_id, inspection)
         except PalyraError as exc:
             if not request.quiet_hooks:
@@ -249,6 +254,7 @@ class Runner:
                 policy,
                 requested=request.requested,
                 input_checked=True,  # validated before approval, in _admitted_call
+                grants=grants,
             )
         except PalyraError as exc:
             error = missing_secrets_error(exc) or exc

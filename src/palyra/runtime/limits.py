@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,12 +56,18 @@ class RuntimeLimits:
 
     def narrowed_by(self, quotas: Quotas) -> RuntimeLimits:
         """Effective limits = min(manifest quota, policy) for fuel, memory and time."""
-        return dataclasses.replace(
-            self,
-            fuel=min(self.fuel, quotas.fuel_budget),
-            memory_bytes=min(self.memory_bytes, quotas.max_memory_bytes),
-            timeout_ms=min(self.timeout_ms, quotas.wall_clock_timeout_ms),
-        )
+        return _narrowed(self, quotas)
 
     def with_overrides(self, **values: Any) -> RuntimeLimits:
         return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+@functools.lru_cache(maxsize=256)
+def _narrowed(limits: RuntimeLimits, quotas: Quotas) -> RuntimeLimits:
+    """Cached: both are frozen, and building (and validating) limits shows on every call."""
+    return dataclasses.replace(
+        limits,
+        fuel=min(limits.fuel, quotas.fuel_budget),
+        memory_bytes=min(limits.memory_bytes, quotas.max_memory_bytes),
+        timeout_ms=min(limits.timeout_ms, quotas.wall_clock_timeout_ms),
+    )

@@ -143,6 +143,7 @@ def run_tool(
     *,
     requested: CapabilityGrants | None = None,
     input_checked: bool = False,
+    grants: CallGrants | None = None,
 ) -> CallResult:
     """Validate input (unless the caller just did), run the tool in a fresh sandbox,
     validate output."""
@@ -155,7 +156,8 @@ def run_tool(
             details={"violations": violations},
         )
     module_path = select_module(inspection, sandbox, spec)
-    grants = effective_grants(manifest, policy, requested)
+    if grants is None:
+        grants = effective_grants(manifest, policy, requested)
     limits = policy.limits.narrowed_by(manifest.capabilities.quotas)
     result = sandbox.run(
         inspection.entries[module_path],
