@@ -28,7 +28,7 @@ from typing import Any
 
 from palyra.daemon.context import ServiceContext
 from palyra.daemon.errors import Conflict, SkillNotInstalled
-from palyra.daemon.lifecycle import resolve_version
+from palyra.daemon.lifecycle import absent_secrets, resolve_version
 from palyra.errors import NotFoundError, PalyraError, UsageError
 from palyra.runtime.tools import RuntimePolicy, effective_grants
 from palyra.skills.grants import CapabilityGrants, SecretGrant, capability_grants_from_manifest
@@ -551,7 +551,7 @@ def check_plugin(ctx: ServiceContext, plugin_id: str) -> dict[str, Any]:
             ]
             if restricted:
                 warnings.append("withheld by runtime policy: " + ", ".join(restricted))
-            missing = _missing_secrets(ctx, diff["effective"]["secrets"])
+            missing = absent_secrets(ctx, diff["effective"]["secrets"])
             if missing:
                 warnings.append("secret(s) not set in the vault: " + ", ".join(missing))
     return {
@@ -564,14 +564,3 @@ def check_plugin(ctx: ServiceContext, plugin_id: str) -> dict[str, Any]:
         "resolved": resolved,
         "capability_diff": diff,
     }
-
-
-def _missing_secrets(ctx: ServiceContext, refs: list[str]) -> list[str]:
-    exact = [ref for ref in refs if "*" not in ref]
-    if not exact:
-        return []
-    try:
-        present = {f"{scope}/{key}" for scope, key in ctx.vault.names()}
-    except PalyraError:
-        return []
-    return sorted(ref for ref in exact if ref not in present)

@@ -14,6 +14,7 @@ a version row is born with a status.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from palyra.daemon.errors import (
     SkillNotInstalled,
 )
 from palyra.daemon.sources import ResolvedArtifact
-from palyra.errors import PalyraError, UsageError
+from palyra.errors import PalyraError
 from palyra.skills.audit import AuditReport, audit_verified
 from palyra.skills.errors import TofuKeyMismatchError
 from palyra.skills.grants import CapabilityGrants, capability_grants_from_manifest
@@ -627,19 +628,20 @@ def manifest_of(ctx: ServiceContext, record: SkillVersionRecord) -> SkillManifes
         return None
 
 
+def absent_secrets(ctx: ServiceContext, refs: Iterable[str]) -> list[str]:
+    """Which ``scope/key`` references (exact ones; wildcards cannot be checked) the vault
+    does not hold. A vault that cannot be read reports nothing missing rather than failing
+    a listing."""
+    exact = [ref for ref in refs if "*" not in ref]
+    if not exact:
+        return []
+    try:
+        present = {f"{scope}/{key}" for scope, key in ctx.vault.names()}
+    except PalyraError:
+        return []
+    return sorted(ref for ref in exact if ref not in present)
+
+
 def missing_secrets(ctx: ServiceContext, manifest: SkillManifest) -> list[str]:
     """Declared secrets (exact keys) that are not in the vault, as ``scope/key``."""
-    try:
-        present = set(ctx.vault.names())
-    except PalyraError:
-        present = set()
-    return sorted(
-        f"{g.scope}/{g.key}"
-        for g in capability_grants_from_manifest(manifest).secrets
-        if "*" not in g.key and (g.scope, g.key) not in present
-    )
-
-
-def require_usage(condition: bool, message: str) -> None:
-    if not condition:
-        raise UsageError(message)
+    return absent_secrets(ctx, capability_grants_from_manifest(manifest).secret_keys)
