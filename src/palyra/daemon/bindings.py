@@ -30,7 +30,9 @@ from palyra.daemon.context import ServiceContext
 from palyra.daemon.errors import Conflict, SkillNotInstalled
 from palyra.daemon.lifecycle import absent_secrets, resolve_version
 from palyra.errors import NotFoundError, PalyraError, UsageError
+from palyra.runtime import errors as rt_errors
 from palyra.runtime.tools import RuntimePolicy, effective_grants
+from palyra.runtime.tools import find_tool as runtime_find_tool
 from palyra.skills.grants import CapabilityGrants, SecretGrant, capability_grants_from_manifest
 from palyra.skills.manifest import SkillManifest, Tool
 from palyra.store.base import CapabilityProfile, PluginBinding, SkillStatus, SkillVersionRecord
@@ -320,19 +322,13 @@ def capability_diff(
 
 
 def find_tool(manifest: SkillManifest, tool: str) -> Tool:
-    """A tool by id (``acme.echo``) or name (``echo``), exact first, then case-insensitive."""
-    for candidate in manifest.tools:
-        if tool in (candidate.id, candidate.name):
-            return candidate
-    folded = tool.lower()
-    for candidate in manifest.tools:
-        if folded in (candidate.id.lower(), candidate.name.lower()):
-            return candidate
-    known = ", ".join(t.id for t in manifest.tools) or "none"
-    raise NotFoundError(
-        f"skill {manifest.skill_id} {manifest.version} declares no tool '{tool}' (tools: {known})",
-        details={"tools": [t.id for t in manifest.tools]},
-    )
+    """The runtime's lookup (by id or name); naming a missing tool is ``not_found`` here."""
+    try:
+        return runtime_find_tool(manifest, tool)
+    except rt_errors.InvalidInput as exc:
+        raise NotFoundError(
+            exc.message, details={"tools": [t.id for t in manifest.tools]}
+        ) from None
 
 
 def _not_found(plugin_id: str) -> NotFoundError:
