@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from palyra.cli.backend import Backend, backend
-from palyra.cli.output import console, print_json
+from palyra.cli.output import console, print_json, working
 from palyra.cli.trust_cmd import JsonOption
 from palyra.errors import UsageError
 
@@ -134,7 +134,7 @@ def install(
     json_output: JsonOption = False,
 ) -> None:
     """Verify, trust, audit and install a skill (it starts active unless the audit fails)."""
-    with backend(ctx) as service:
+    with backend(ctx) as service, working("verifying, auditing and installing…"):
         body = _install(
             service,
             artifact,
@@ -170,7 +170,7 @@ def update(
     json_output: JsonOption = False,
 ) -> None:
     """Install a newer version; more capabilities are held for approval, downgrades refused."""
-    with backend(ctx) as service:
+    with backend(ctx) as service, working("verifying, auditing and installing…"):
         body = _install(
             service,
             artifact,
@@ -283,7 +283,7 @@ def check(
     """Re-verify and re-audit without changing anything; say what blocks each skill."""
     if version is not None and skill_id is None:
         raise UsageError("--version needs a SKILL_ID")
-    with backend(ctx) as service:
+    with backend(ctx) as service, working("re-verifying and re-auditing…"):
         body = service.check(skill_id, version)
     if json_output:
         print_json(body)

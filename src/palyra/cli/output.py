@@ -6,8 +6,10 @@ with ``--json`` — and never a traceback (design.md §7).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,17 @@ class CliState:
 
 def console() -> Console:
     return Console(highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def working(message: str) -> Iterator[None]:
+    """A spinner on stderr while something slow runs — only on a terminal, so scripts and
+    ``--json`` output stay clean."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    with Console(stderr=True).status(message):
+        yield
 
 
 def print_json(value: Any) -> None:
