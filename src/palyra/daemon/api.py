@@ -25,6 +25,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from palyra import __version__
 from palyra.daemon.auth import token_matches
 from palyra.daemon.service import Service
+from palyra.daemon.sessions import (
+    CSRF_HEADER,
+    Sessions,
+    clear_cookie,
+    cookie_value,
+    set_cookie,
+)
 from palyra.errors import PalyraError
 from palyra.skills.constants import MAX_ARTIFACT_BYTES
 
@@ -33,8 +40,13 @@ PRINCIPAL = "api"
 SSE_POLL_SECONDS = 0.25
 MAX_SEQ = 2**63 - 1  # SQLite INTEGER
 MAX_SSE_STREAMS = 16
+SIGN_IN_PATH = f"{API_PREFIX}/session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _STATUS_BY_KIND: dict[str, int] = {
+    "unauthorized": 401,
+    "csrf": 403,
+    "rate_limited": 429,
     "not_found": 404,
     "already_installed": 409,
     "conflict": 409,
@@ -143,6 +155,10 @@ class HookFire(_Strict):
     payload: dict[str, Any] | None = None
 
 
+class SignIn(_Strict):
+    token: str = Field(default="", max_length=256)
+
+
 class SecretValue(_Strict):
     value: str = Field(min_length=1, max_length=65536)
 
@@ -158,7 +174,8 @@ def create_app(service: Service, token: str) -> FastAPI:
     )
     streams = anyio.Semaphore(MAX_SSE_STREAMS)
 
-    app.add_middleware(Guard, token=token, max_body=config.max_body_bytes)
+    sessions = Sessions(token)
+    app.add_middleware(Guard, token=token, max_body=config.max_body_bytes, sessions=sessions)
 
     @app.exception_handler(PalyraError)
     async def palyra_error(_request: Request, exc: PalyraError) -> JSONResponse:
@@ -185,6 +202,42 @@ def create_app(service: Service, token: str) -> FastAPI:
         return _envelope(500, "internal", f"{type(exc).__name__}: {exc}"[:300])
 
     p = API_PREFIX
+
+    # ---- console sessions ---------------------------------------------------------------------
+    @app.post(f"{p}/session", tags=["session"])
+    def sign_in(body: SignIn, request: Request) -> JSONResponse:
+        """Exchange the API token for a session cookie (HttpOnly, SameSite=Strict) and the
+        CSRF token every mutating cookie request must send as ``X-CSRF-Token``."""
+        session = sessions.sign_in(body.token)
+        response = JSONResponse(
+            {"csrf_token": session.csrf_token, "expires_at_ms": session.expires_at_ms}
+        )
+        secure = request.url.scheme == "https"
+        response.headers["set-cookie"] = set_cookie(session, secure=secure)
+        response.headers["cache-control"] = "no-store"
+        return response
+
+    @app.get(f"{p}/session", tags=["session"])
+    def session_info(request: Request) -> JSONResponse:
+        session_id = request.scope.get("palyra_session")
+        session = None if session_id is None else sessions.lookup(session_id)
+        body: dict[str, Any] = {"authenticated": True, "via": "bearer"}
+        if session is not None:
+            body = {
+                "authenticated": True,
+                "via": "session",
+                "csrf_token": session.csrf_token,
+                "expires_at_ms": session.expires_at_ms,
+            }
+        return JSONResponse(body, headers={"cache-control": "no-store"})
+
+    @app.delete(f"{p}/session", tags=["session"])
+    def sign_out(request: Request) -> JSONResponse:
+        session_id = request.scope.get("palyra_session")
+        ended = session_id is not None and sessions.end(session_id)
+        response = JSONResponse({"signed_out": ended})
+        response.headers["set-cookie"] = clear_cookie()
+        return response
 
     # ---- daemon -------------------------------------------------------------------------------
     @app.get(f"{p}/ping", tags=["daemon"])
@@ -504,11 +557,42 @@ class Guard:
     this runs on every call, so it stays cheap)."""
 
     def __init__(
-        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], token: str, max_body: int
+        self,
+        app: Callable[[Scope, Receive, Send], Awaitable[None]],
+        token: str,
+        max_body: int,
+        sessions: Sessions,
     ) -> None:
         self.app = app
         self.token = token
         self.max_body = max_body
+        self.sessions = sessions
+
+    async def _authenticate(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> bool:
+        """Bearer token, or a session cookie (plus the CSRF header on anything that is not
+        a read). Signing in is the one route that needs neither."""
+        method = scope.get("method", "GET")
+        if method == "POST" and scope.get("path") == SIGN_IN_PATH:
+            return True
+        authorization = headers.get(b"authorization")
+        if authorization is not None:
+            scheme, _, presented = authorization.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token_matches(self.token, presented.strip()):
+                return True
+            await self._reply(send, 401, "unauthorized", "missing or wrong bearer token")
+            return False
+        session_id = cookie_value(headers.get(b"cookie", b"").decode("latin-1"))
+        session = None if session_id is None else self.sessions.lookup(session_id)
+        if session is None:
+            await self._reply(send, 401, "unauthorized", "missing or wrong bearer token")
+            return False
+        if method not in SAFE_METHODS:
+            presented = headers.get(CSRF_HEADER.encode(), b"").decode("latin-1")
+            if not Sessions.csrf_ok(session, presented):
+                await self._reply(send, 403, "csrf", "missing or wrong X-CSRF-Token header")
+                return False
+        scope["palyra_session"] = session.session_id
+        return True
 
     async def _reply(self, send: Send, status: int, kind: str, message: str) -> None:
         response = _envelope(status, kind, message)
@@ -522,9 +606,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        scheme, _, presented = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not token_matches(self.token, presented.strip()):
-            await self._reply(send, 401, "unauthorized", "missing or wrong bearer token")
+        if not await self._authenticate(scope, headers, send):
             return
         path = scope.get("path", "")
         limit = (
