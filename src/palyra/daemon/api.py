@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from palyra import __version__
 from palyra.daemon.auth import token_matches
+from palyra.daemon.console import is_public, mount_console
 from palyra.daemon.service import Service
 from palyra.daemon.sessions import (
     CSRF_HEADER,
@@ -532,6 +533,7 @@ def create_app(service: Service, token: str) -> FastAPI:
     ) -> dict[str, Any]:
         return service.delete_secret(scope, key, principal=PRINCIPAL)
 
+    mount_console(app)
     return app
 
 
@@ -572,8 +574,11 @@ class Guard:
         """Bearer token, or a session cookie (plus the CSRF header on anything that is not
         a read). Signing in is the one route that needs neither."""
         method = scope.get("method", "GET")
-        if method == "POST" and scope.get("path") == SIGN_IN_PATH:
+        path = scope.get("path", "")
+        if method == "POST" and path == SIGN_IN_PATH:
             return True
+        if method in ("GET", "HEAD") and is_public(path):
+            return True  # the console's page and assets: no data in them
         authorization = headers.get(b"authorization")
         if authorization is not None:
             scheme, _, presented = authorization.decode("latin-1").partition(" ")
