@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench clean console console-test
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,20 @@ $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]' -e sdk/python
 	touch $(STAMP)
 
-run: $(STAMP)
+# The web console (TypeScript, Vite): dependencies from the lock file, output in build/console.
+CONSOLE_STAMP := console/node_modules/.installed
+
+$(CONSOLE_STAMP): console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund --loglevel=error
+	touch $(CONSOLE_STAMP)
+
+console: $(CONSOLE_STAMP)
+	cd console && npm run build
+
+console-test: $(CONSOLE_STAMP)
+	cd console && npm test
+
+run: $(STAMP) console
 	$(BIN)/python scripts/demo.py
 
 lint: $(STAMP)
@@ -29,7 +42,7 @@ unit: $(STAMP)
 	# The sandbox again on its pure-ctypes call path (the fallback when _fastcall is not built).
 	PALYRA_PURE_CALL_PATH=1 $(BIN)/pytest -n 2 -q tests/test_runtime.py tests/test_runtime_hostile.py
 
-test: lint typecheck unit
+test: lint typecheck console-test console unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/verify.py
@@ -37,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/http.py
 
 clean:
-	rm -rf $(VENV) build .palyra-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) build .palyra-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis console/node_modules

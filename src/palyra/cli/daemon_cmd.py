@@ -32,6 +32,7 @@ def run(
 
     def ready(d: Daemon) -> None:
         sys.stdout.write(f"palyra daemon listening on {d.url}\n")
+        sys.stdout.write(f"  console: {d.url}/  (sign in with the token)\n")
         sys.stdout.write(f"  API:   {d.url}/api/v1  (token: palyra daemon token)\n")
         sys.stdout.write(f"  state: {d.state_root}\n")
         sys.stdout.flush()
