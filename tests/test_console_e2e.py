@@ -138,6 +138,16 @@ def test_the_console_end_to_end(
         expect(page.get_by_test_id("run-receipt")).to_be_visible()
         expect(page.get_by_test_id("run-approval")).to_be_visible()
 
+        # an update that asks for a new host is held; the operator rejects it
+        update = df.write_artifact(tmp_path, "1.1.0", hosts=("api.example.com",), key=KEY)
+        _install(page, update, df.SKILL_ID)
+        held = page.get_by_test_id(f"held-{df.SKILL_ID}-1.1.0")
+        expect(held).to_contain_text("api.example.com")
+        _shot(page, "held-update")
+        page.get_by_test_id(f"skill-reject-update-{df.SKILL_ID}").click()
+        page.get_by_test_id("confirm-ok").click()
+        expect(held).to_have_count(0)
+
         # quarantine the report skill: the runner refuses it
         page.goto(daemon.url + "/#/skills")
         page.get_by_test_id("skill-quarantine-acme.report").click()

@@ -227,6 +227,11 @@ function renderHeld(state: State, skills: SkillRow[]): void {
         () => void approveCapabilities(state, id, version.version),
         { testid: `skill-approve-caps-${id}`, kind: "primary" },
       ),
+      button(
+        "Reject update",
+        () => void rejectUpdate(state, id, version.version),
+        { testid: `skill-reject-update-${id}`, kind: "danger" },
+      ),
     );
     panel.appendChild(card);
   }
@@ -356,6 +361,23 @@ async function quarantineSkill(state: State, skillId: string): Promise<void> {
     notify(`Quarantined ${skillId} ${entry.version}.`, "success");
   } catch (exc) {
     notify(`Quarantine failed: ${describeError(exc)}`, "error");
+  }
+  await refresh(state);
+}
+
+async function rejectUpdate(state: State, skillId: string, version: string): Promise<void> {
+  const ok = await confirmDialog({
+    title: `Reject ${skillId} ${version}?`,
+    message: "The held version and its artifact are removed; the running version stays as it is.",
+    confirmLabel: "Reject and remove",
+    danger: true,
+  });
+  if (!ok) return;
+  try {
+    await state.api.remove(skillId, version);
+    notify(`Rejected ${skillId} ${version}.`, "success");
+  } catch (exc) {
+    notify(`Reject failed: ${describeError(exc)}`, "error");
   }
   await refresh(state);
 }
