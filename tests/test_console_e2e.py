@@ -65,6 +65,21 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button')].filter((el) => {
+        if (el.closest('[hidden]') || el.offsetParent === null) return false;
+        const name = el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+            || (el.labels && el.labels.length) || (el.tagName === 'BUTTON' && el.textContent.trim());
+        return !name;
+    }).map((el) => el.outerHTML.slice(0, 120))"""
+
+
+def _accessible(page: Page, view: str) -> None:
+    """Every visible control has an accessible name (a label, aria-label or button text)."""
+    unlabelled = page.evaluate(UNLABELLED_CONTROLS)
+    assert unlabelled == [], f"{view}: controls without a name: {unlabelled}"
+
+
 def _install(page: Page, artifact: Path, skill_id: str) -> None:
     page.goto(page.url.split("#")[0] + "#/skills")
     page.get_by_test_id("install-file").set_input_files(str(artifact))
@@ -115,6 +130,12 @@ def test_the_console_end_to_end(
         _install(page, report_file, "acme.report")
         _install(page, demo_file, df.SKILL_ID)
         _shot(page, "skills")
+        _accessible(page, "skills")
+        page.reload()
+        expect(page.get_by_test_id(f"skill-row-{df.SKILL_ID}")).to_be_visible()
+        page.keyboard.press("Tab")  # the skip link comes first, then the navigation
+        focused = page.evaluate("document.activeElement && document.activeElement.textContent")
+        assert focused and "Skip" in focused, focused
 
         # run the report: an A2UI table and chart
         _run(page, "acme.report", "report")
@@ -122,6 +143,7 @@ def test_the_console_end_to_end(
         expect(a2ui.locator("table")).to_be_visible()
         expect(a2ui.locator("svg")).to_be_visible()
         _shot(page, "report")
+        _accessible(page, "runner with an A2UI result")
 
         # submit the document's form: the follow-up result renders in place
         form = a2ui.locator("form")
@@ -181,5 +203,8 @@ def test_the_console_end_to_end(
         page.get_by_test_id("nav-journal").click()
         expect(page.get_by_test_id("journal-chain")).to_have_attribute("data-ok", "true")
         _shot(page, "journal")
+        _accessible(page, "journal")
+        page.get_by_test_id("nav-approvals").click()
+        _accessible(page, "approvals")
         assert errors == [], errors
         page.close()
