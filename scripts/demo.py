@@ -123,6 +123,7 @@ def main() -> None:
         [*command, "daemon", "token"], check=True, capture_output=True, text=True
     ).stdout.strip()
     print(f"\nStarting the daemon (Ctrl-C stops it). API token: {token}")
+    print(f"Console: http://127.0.0.1:{port}/  (sign in with the token above)")
     print(f"Try:  PALYRA_STATE_ROOT={DEMO.relative_to(ROOT)} .venv/bin/palyra skills list")
     print(f"      curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{port}/api/v1/skills")
     sys.stdout.flush()
