@@ -16,9 +16,11 @@ from palyra.cli import (
     daemon_cmd,
     journal_cmd,
     keys_cmd,
+    mcp_cmd,
     plugin_cmd,
     secrets_cmd,
     skills_cmd,
+    tools_cmd,
     trust_cmd,
 )
 from palyra.cli.output import CliState, report_error
@@ -43,6 +45,8 @@ app.add_typer(secrets_cmd.app, name="secrets")
 app.add_typer(daemon_cmd.app, name="daemon")
 app.add_typer(bindings_cmd.plugins_app, name="plugins")
 app.add_typer(bindings_cmd.hooks_app, name="hooks")
+app.add_typer(mcp_cmd.app, name="mcp")
+app.add_typer(tools_cmd.app, name="tools")
 
 
 def _version(value: bool) -> None:
