@@ -9,6 +9,7 @@ service's own admission control answers ``overloaded`` when those are all busy.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -34,6 +35,7 @@ from palyra.daemon.sessions import (
     set_cookie,
 )
 from palyra.errors import PalyraError
+from palyra.mcp.server import mount_http
 from palyra.skills.constants import MAX_ARTIFACT_BYTES
 
 API_PREFIX = "/api/v1"
@@ -165,14 +167,24 @@ class SecretValue(_Strict):
 
 
 def create_app(service: Service, token: str) -> FastAPI:
+    """The daemon's app. MCP over streamable HTTP is served at ``/mcp`` (behind the same
+    guard); its session manager runs in the app's lifespan, so serve with lifespan on."""
     config = service.ctx.config.api
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with mcp_sessions.run():
+            yield
+
     app = FastAPI(
         title="Palyra daemon",
         version=__version__,
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
+    mcp_sessions = mount_http(app, service)
     streams = anyio.Semaphore(MAX_SSE_STREAMS)
 
     sessions = Sessions(token)

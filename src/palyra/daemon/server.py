@@ -15,6 +15,11 @@ from palyra.daemon.auth import clear_marker, load_or_create_token, running_daemo
 from palyra.daemon.errors import ConfigError
 from palyra.daemon.service import Service
 
+# Long-lived responses (MCP sessions' GET streams, event streams) would otherwise hold a
+# stopping daemon open; after this long they are cancelled and the lifespan (the MCP session
+# manager) shuts down.
+GRACEFUL_SHUTDOWN_S = 5
+
 
 class Daemon:
     def __init__(
@@ -52,7 +57,8 @@ class Daemon:
             port=self.port,
             log_level="warning",
             access_log=False,
-            lifespan="off",
+            lifespan="on",  # runs the MCP streamable HTTP session manager (see create_app)
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             server_header=False,
         )
         server = uvicorn.Server(config)

@@ -12,6 +12,9 @@
   so a call waiting for an operator's approval never blocks the server. Failures are tool
   results with ``isError`` true, text ``<kind>: <message>`` and ``_meta.kind`` — never a
   protocol error.
+* :func:`mount_http` serves the same server over MCP streamable HTTP at ``/mcp`` on the
+  daemon's app (behind its bearer-token guard); the returned session manager's ``run()``
+  must be entered for the app's lifetime (the daemon's lifespan does).
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from mcp import types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from palyra import __version__
 from palyra.daemon import lifecycle
@@ -49,6 +56,7 @@ _NAME_OK = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _NAME_BAD_CHAR = re.compile(r"[^A-Za-z0-9._-]")
 
 META_A2UI = "palyra/a2ui"
+HTTP_PATH = "/mcp"
 
 
 @dataclass(frozen=True)
@@ -239,6 +247,27 @@ async def serve(service: Service) -> None:
     server = build_server(service)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+class _HttpEndpoint:
+    """The plain-ASGI endpoint at :data:`HTTP_PATH` (a class instance, so Starlette routes
+    every method to it as ASGI rather than as a request/response function)."""
+
+    def __init__(self, manager: StreamableHTTPSessionManager) -> None:
+        self.manager = manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.manager.handle_request(scope, receive, send)
+
+
+def mount_http(
+    app: Starlette, service: Service, path: str = HTTP_PATH
+) -> StreamableHTTPSessionManager:
+    """Serve ``service``'s MCP server over streamable HTTP at ``path`` of ``app`` (kept out of
+    the OpenAPI document). Enter the returned manager's ``run()`` for the app's lifetime."""
+    manager = StreamableHTTPSessionManager(build_server(service))
+    app.router.routes.append(Route(path, _HttpEndpoint(manager), include_in_schema=False))
+    return manager
 
 
 def serve_stdio(state_root: Path) -> None:
