@@ -316,3 +316,25 @@ def test_registry_index_command_publishes_a_directory_the_installer_accepts(
         )
     )
     assert installed["version"] == "1.2.0"
+
+
+def test_updating_one_skill_with_another_skills_artifact_changes_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The check happens in the service before anything is written (it used to be the CLI's,
+    after the other skill was already installed)."""
+    _json(cli("skills", "install", str(df.write_artifact(tmp_path)), "--allow-tofu", "--json"))
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    text = df.manifest("2.0.0").replace(df.SKILL_ID, "acme.other_demo")
+    from palyra.skills.build import build_signed_skill_artifact
+
+    other = other_dir / "acme.other_demo.palyra-skill"
+    other.write_bytes(
+        build_signed_skill_artifact(text, [("module.wasm", df.MODULE)], df.KEY).artifact
+    )
+    result = cli("skills", "update", df.SKILL_ID, "--artifact", str(other))
+    assert result.exit_code == 1
+    assert "error[usage]" in result.stderr and "acme.other_demo" in result.stderr
+    listing = _json(cli("skills", "list", "--json"))
+    assert [s["skill_id"] for s in listing["skills"]] == [df.SKILL_ID]

@@ -76,7 +76,7 @@ def _install(
     version: str | None,
     allow_tofu: bool,
     force: bool,
-    update: bool,
+    update_of: str | None,
     ca_file: Path | None,
 ) -> dict[str, Any]:
     sources = [s for s in (artifact, registry_dir, registry_url) if s is not None]
@@ -85,23 +85,20 @@ def _install(
     if artifact is not None:
         if skill_id is not None or version is not None:
             raise UsageError("--skill-id/--version select from a registry, not an artifact file")
-        if update:
-            from palyra.daemon.sources import from_file
-
-            resolved = from_file(artifact)
-            return service.install_artifact(
-                resolved.data,
-                source_ref=resolved.source_ref,
-                allow_tofu=allow_tofu,
-                force=force,
-                update=True,
-            )
-        return service.install_file(artifact, allow_tofu=allow_tofu, force=force)
+        return service.install_file(
+            artifact, allow_tofu=allow_tofu, force=force, update_of=update_of
+        )
+    skill_id = skill_id or update_of
     if skill_id is None:
         raise UsageError("a registry install needs --skill-id")
     if registry_dir is not None:
         return service.install_from_registry_dir(
-            registry_dir, skill_id, version, allow_tofu=allow_tofu, force=force, update=update
+            registry_dir,
+            skill_id,
+            version,
+            allow_tofu=allow_tofu,
+            force=force,
+            update=update_of is not None,
         )
     assert registry_url is not None
     return service.install_from_registry_url(
@@ -110,7 +107,7 @@ def _install(
         version,
         allow_tofu=allow_tofu,
         force=force,
-        update=update,
+        update=update_of is not None,
         ca_file=ca_file,
     )
 
@@ -144,7 +141,7 @@ def install(
             version,
             allow_tofu,
             force,
-            False,
+            None,
             registry_ca_cert,
         )
     if json_output:
@@ -176,15 +173,13 @@ def update(
             artifact,
             registry_dir,
             registry_url,
-            None if artifact is not None else skill_id,
+            None,
             version,
             allow_tofu,
             force,
-            True,
+            skill_id,
             registry_ca_cert,
         )
-    if body["skill_id"] != skill_id:
-        raise UsageError(f"the artifact is {body['skill_id']}, not {skill_id}")
     if json_output:
         print_json(body)
     else:

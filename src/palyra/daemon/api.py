@@ -283,10 +283,11 @@ def create_app(service: Service, token: str) -> FastAPI:
         request: Request,
         allow_tofu: bool = False,
         force: bool = False,
-        update: bool = False,
+        update_of: Annotated[str | None, Query(max_length=128)] = None,
         source_ref: Annotated[str, Query(max_length=2048)] = "upload",
     ) -> dict[str, Any]:
-        """Install the ``.palyra-skill`` bytes in the request body."""
+        """Install the ``.palyra-skill`` bytes in the request body (``update_of``: they must
+        be a new version of that installed skill)."""
         data = await request.body()
         return await anyio.to_thread.run_sync(
             lambda: service.install_artifact(
@@ -294,7 +295,7 @@ def create_app(service: Service, token: str) -> FastAPI:
                 source_ref=source_ref,
                 allow_tofu=allow_tofu,
                 force=force,
-                update=update,
+                update_of=update_of,
                 principal=PRINCIPAL,
             )
         )

@@ -93,15 +93,16 @@ class DaemonClient:
         source_kind: str = "local_artifact",
         allow_tofu: bool = False,
         force: bool = False,
-        update: bool = False,
+        update_of: str | None = None,
         principal: str = "operator",
     ) -> dict[str, Any]:
-        params = {
+        params: dict[str, Any] = {
             "allow_tofu": allow_tofu,
             "force": force,
-            "update": update,
             "source_ref": source_ref,
         }
+        if update_of is not None:
+            params["update_of"] = update_of
         return self._call(
             "POST",
             "/skills/install",
@@ -116,11 +117,16 @@ class DaemonClient:
         *,
         allow_tofu: bool = False,
         force: bool = False,
+        update_of: str | None = None,
         principal: str = "operator",
     ) -> dict[str, Any]:
         resolved = from_file(path)
         return self.install_artifact(
-            resolved.data, source_ref=resolved.source_ref, allow_tofu=allow_tofu, force=force
+            resolved.data,
+            source_ref=resolved.source_ref,
+            allow_tofu=allow_tofu,
+            force=force,
+            update_of=update_of,
         )
 
     def install_from_registry_dir(
@@ -141,7 +147,7 @@ class DaemonClient:
             source_ref=resolved.source_ref,
             allow_tofu=allow_tofu,
             force=force,
-            update=update,
+            update_of=skill_id if update else None,
         )
 
     def install_from_registry_url(

@@ -31,7 +31,7 @@ from palyra.daemon.errors import (
     SkillNotInstalled,
 )
 from palyra.daemon.sources import ResolvedArtifact
-from palyra.errors import PalyraError
+from palyra.errors import PalyraError, UsageError
 from palyra.skills.audit import AuditReport, audit_verified
 from palyra.skills.errors import TofuKeyMismatchError
 from palyra.skills.grants import CapabilityGrants, capability_grants_from_manifest
@@ -154,6 +154,10 @@ def check_artifact(ctx: ServiceContext, resolved: ResolvedArtifact, allow_tofu: 
             )
             if promised is not None and promised != actual
         ]
+        if mismatched and resolved.source_kind == "local_artifact":  # `update SKILL --artifact`
+            raise UsageError(
+                f"{resolved.source_ref} is {manifest.skill_id}, not {promise.skill_id}"
+            )
         if mismatched:
             raise RegistryError(
                 f"registry metadata mismatch ({', '.join(mismatched)}) for {resolved.source_ref}"

@@ -13,7 +13,7 @@ from palyra.daemon.context import ServiceContext
 from palyra.daemon.hooks import HookDispatcher
 from palyra.daemon.lifecycle import Outcome
 from palyra.daemon.runner import CallRequest, Runner
-from palyra.daemon.sources import ResolvedArtifact, from_file, from_registry_dir
+from palyra.daemon.sources import Promise, ResolvedArtifact, from_file, from_registry_dir
 from palyra.errors import NotFoundError, PalyraError, UsageError
 from palyra.runtime.vault import VaultError, secret_ref
 from palyra.skills.grants import capability_grants_from_manifest
@@ -73,12 +73,15 @@ class Service:
         source_kind: str = "local_artifact",
         allow_tofu: bool = False,
         force: bool = False,
-        update: bool = False,
+        update_of: str | None = None,
         principal: str = "operator",
     ) -> dict[str, Any]:
-        """Install uploaded bytes (the API never reads a path the client names)."""
-        resolved = ResolvedArtifact(data, source_kind, source_ref)
-        return self._install(resolved, allow_tofu, force, update, principal)
+        """Install uploaded bytes (the API never reads a path the client names).
+
+        ``update_of`` names the installed skill this must update: bytes of any other skill
+        are refused before anything is written."""
+        resolved = ResolvedArtifact(data, source_kind, source_ref, _update_promise(update_of))
+        return self._install(resolved, allow_tofu, force, update_of is not None, principal)
 
     def install_file(
         self,
@@ -86,9 +89,18 @@ class Service:
         *,
         allow_tofu: bool = False,
         force: bool = False,
+        update_of: str | None = None,
         principal: str = "operator",
     ) -> dict[str, Any]:
-        return self._install(from_file(path), allow_tofu, force, False, principal)
+        resolved = from_file(path)
+        return self.install_artifact(
+            resolved.data,
+            source_ref=resolved.source_ref,
+            allow_tofu=allow_tofu,
+            force=force,
+            update_of=update_of,
+            principal=principal,
+        )
 
     def install_from_registry_dir(
         self,
@@ -508,3 +520,7 @@ class Service:
         self, event: str, payload: Any = None, *, principal: str = "operator"
     ) -> dict[str, Any]:
         return self.hooks.fire(event, payload, principal=principal)
+
+
+def _update_promise(skill_id: str | None) -> Promise | None:
+    return None if skill_id is None else Promise(skill_id, None, None, None)

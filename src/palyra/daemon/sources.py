@@ -28,7 +28,7 @@ class Promise:
     """What a registry said about an artifact; the bytes must match all of it."""
 
     skill_id: str
-    version: str
+    version: str | None
     publisher: str | None
     artifact_sha256: str | None
 
