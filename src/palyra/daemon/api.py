@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -26,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from palyra import __version__
 from palyra.daemon.auth import token_matches
 from palyra.daemon.console import is_public, mount_console
+from palyra.daemon.errors import Overloaded
 from palyra.daemon.service import Service
 from palyra.daemon.sessions import (
     CSRF_HEADER,
@@ -437,7 +437,7 @@ def create_app(service: Service, token: str) -> FastAPI:
     ) -> StreamingResponse:
         """Server-sent events: every journal event after ``after``, then live ones."""
         if streams.value == 0:
-            raise PalyraErrorFor429("too many journal streams are open")
+            raise Overloaded("too many journal streams are open")
 
         async def events() -> AsyncIterator[bytes]:
             cursor = after
@@ -550,10 +550,6 @@ def create_app(service: Service, token: str) -> FastAPI:
     return app
 
 
-class PalyraErrorFor429(PalyraError):
-    kind = "overloaded"
-
-
 class _TooLarge(StarletteHTTPException):
     """Raised from ``receive``; FastAPI lets HTTP exceptions through body parsing."""
 
@@ -663,12 +659,3 @@ class Guard:
         except _TooLarge:
             if not started:
                 await self._reply(send, 413, "too_large", f"request body exceeds {limit} bytes")
-
-
-def openapi_document(state_root: Path) -> dict[str, Any]:
-    """The OpenAPI document without starting a server (docs and tests)."""
-    service = Service.open(state_root)
-    try:
-        return create_app(service, "unused").openapi()
-    finally:
-        service.close()

@@ -18,7 +18,6 @@ import threading
 from pathlib import Path
 
 from palyra.errors import IoFailure
-from palyra.fsutil import atomic_write
 from palyra.skills.constants import MAX_ARTIFACT_BYTES
 from palyra.skills.errors import SkillError
 from palyra.skills.inspect import SkillInspection, inspect_skill_artifact
@@ -41,16 +40,6 @@ def skills_dir(state_root: Path) -> Path:
 def artifact_path(state_root: Path, skill_id: str, version: str) -> Path:
     # skill_id and version were validated by the manifest parser: no separators, no dots-only.
     return skills_dir(state_root) / skill_id / version / ARTIFACT_NAME
-
-
-def write_artifact(state_root: Path, skill_id: str, version: str, data: bytes) -> Path:
-    path = artifact_path(state_root, skill_id, version)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise IoFailure(f"cannot create {path.parent}: {exc.strerror}") from None
-    atomic_write(path, data, mode=0o600)
-    return path
 
 
 STAGED_PREFIX = ".staged-"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -335,7 +335,7 @@ def _commit_install(
     status, reason = _initial_status(ctx, checked, held, is_new=current is None)
     record = _new_record(ctx, checked, resolved, status, reason, principal)
     if held:
-        record = _with(record, pending_capabilities=held)
+        record = replace(record, pending_capabilities=held)
     verb = "skill.updated" if current is not None else "skill.installed"
     becomes_current = current is None or not held
     tx.insert_skill_version(record)
@@ -365,12 +365,6 @@ def _commit_install(
     if status is SkillStatus.QUARANTINED:
         events.append(("skill:quarantined", _skill_event(record)))
     return Outcome(final, events, {"changed": True, "held_capabilities": held})
-
-
-def _with(record: SkillVersionRecord, **changes: Any) -> SkillVersionRecord:
-    from dataclasses import replace
-
-    return replace(record, **changes)
 
 
 # ---- remove -------------------------------------------------------------------------------
