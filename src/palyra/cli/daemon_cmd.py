@@ -10,6 +10,7 @@ import typer
 from palyra.cli.backend import backend
 from palyra.cli.output import CliState, console, print_json
 from palyra.cli.trust_cmd import JsonOption
+from palyra.daemon.client import DaemonClient
 
 app = typer.Typer(help="Run and inspect the daemon.", no_args_is_help=True)
 
@@ -45,9 +46,9 @@ def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """What the daemon (or, without one, the state root) holds."""
     with backend(ctx) as service:
         body = service.status()
-        body["mode"] = "daemon" if hasattr(service, "url") else "local"
-        if hasattr(service, "url"):
-            body["url"] = getattr(service, "url")  # noqa: B009 (a DaemonClient attribute)
+        body["mode"] = "daemon" if isinstance(service, DaemonClient) else "local"
+        if isinstance(service, DaemonClient):
+            body["url"] = service.url
     if json_output:
         print_json(body)
         return
