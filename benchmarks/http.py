@@ -58,12 +58,13 @@ START_TIMEOUT_S = 30.0
 ECHO_INPUT = {"text": "x" * 48}
 ECHO_PATH = f"{API}/skills/{df.SKILL_ID}/tools/echo/run"
 
-# The daemon's own process: what ``palyrad`` is, with port 0 and nothing else changed.
+# The daemon's own process: what ``palyra daemon run`` starts, with port 0.
 CHILD = """
 import sys
 from pathlib import Path
 from palyra.daemon.server import Daemon
-Daemon(Path(sys.argv[1]), host="127.0.0.1", port=0).run()
+from palyra.mcp.server import http_mount
+Daemon(Path(sys.argv[1]), host="127.0.0.1", port=0, mounts=(http_mount,)).run()
 """
 
 Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from palyra.daemon.server import Daemon
+from palyra.mcp.server import http_mount
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
@@ -25,8 +26,9 @@ class DaemonStartError(RuntimeError):
 
 @contextmanager
 def running_daemon(state_root: Path, *, host: str = "127.0.0.1") -> Iterator[Daemon]:
-    """Start ``Daemon(state_root, port=0)`` in a thread and yield it once it serves."""
-    daemon = Daemon(state_root, host=host, port=0)
+    """Start ``Daemon(state_root, port=0)`` with MCP mounted, as ``palyra daemon run`` does,
+    in a thread and yield it once it serves."""
+    daemon = Daemon(state_root, host=host, port=0, mounts=(http_mount,))
     ready = threading.Event()
     failure: list[BaseException] = []
 

@@ -21,7 +21,8 @@ from mcp.client.stdio import StdioServerParameters
 
 import daemon_fixtures as F
 from palyra.daemon.service import Service
-from palyra.mcp.server import is_a2ui, mcp_tool_name
+from palyra.daemon.tool_defs import mcp_tool_name
+from palyra.mcp.tools import is_a2ui
 
 TOOLS = {"acme.echo", "acme.guarded", "acme.spin", "acme.needs_secret"}
 SERVE = (

@@ -27,14 +27,16 @@ def run(
 ) -> None:
     """Serve the HTTP API until interrupted; prints the URL once it listens."""
     from palyra.daemon.server import Daemon
+    from palyra.mcp.server import http_mount
 
     state: CliState = ctx.obj
-    daemon = Daemon(state.state_root, host=host, port=port)
+    daemon = Daemon(state.state_root, host=host, port=port, mounts=(http_mount,))
 
     def ready(d: Daemon) -> None:
         sys.stdout.write(f"palyra daemon listening on {d.url}\n")
         sys.stdout.write(f"  console: {d.url}/  (sign in with the token)\n")
         sys.stdout.write(f"  API:   {d.url}/api/v1  (token: palyra daemon token)\n")
+        sys.stdout.write(f"  MCP:   {d.url}/mcp  (streamable HTTP, same token)\n")
         sys.stdout.write(f"  state: {d.state_root}\n")
         sys.stdout.flush()
 

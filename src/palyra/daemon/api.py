@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 import anyio
@@ -35,7 +35,6 @@ from palyra.daemon.sessions import (
     set_cookie,
 )
 from palyra.errors import PalyraError
-from palyra.mcp.server import mount_http
 from palyra.skills.constants import MAX_ARTIFACT_BYTES
 
 API_PREFIX = "/api/v1"
@@ -166,14 +165,22 @@ class SecretValue(_Strict):
     value: str = Field(min_length=1, max_length=65536)
 
 
-def create_app(service: Service, token: str) -> FastAPI:
-    """The daemon's app. MCP over streamable HTTP is served at ``/mcp`` (behind the same
-    guard); its session manager runs in the app's lifespan, so serve with lifespan on."""
+Mount = Callable[[FastAPI, Service], contextlib.AbstractAsyncContextManager[None]]
+"""An extra face served by the app (MCP at ``/mcp``): it adds its routes and returns what
+must run for the app's lifetime. Passed in by the composition root, so the daemon layer
+never imports a face built on top of it."""
+
+
+def create_app(service: Service, token: str, *, mounts: Sequence[Mount] = ()) -> FastAPI:
+    """The daemon's app. Each of ``mounts`` is served behind the same guard and runs in the
+    app's lifespan, so serve with lifespan on."""
     config = service.ctx.config.api
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with mcp_sessions.run():
+        async with contextlib.AsyncExitStack() as stack:
+            for running in mounted:
+                await stack.enter_async_context(running)
             yield
 
     app = FastAPI(
@@ -184,7 +191,7 @@ def create_app(service: Service, token: str) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    mcp_sessions = mount_http(app, service)
+    mounted = [mount(app, service) for mount in mounts]
     streams = anyio.Semaphore(MAX_SSE_STREAMS)
 
     sessions = Sessions(token)

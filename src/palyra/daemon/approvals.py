@@ -13,6 +13,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from palyra.daemon.context import ServiceContext
@@ -24,6 +25,8 @@ from palyra.store.sqlite import now_ms
 POLL_SECONDS = 0.2
 PREVIEW_CHARS = 400
 MAX_WINDOW_SECONDS = 7 * 24 * 3600
+
+PendingListener = Callable[[ApprovalRecord], None]
 
 
 def input_digest(value: Any) -> str:
@@ -53,8 +56,12 @@ class Approvals:
         input_value: Any,
         principal: str,
         timeout_s: float,
+        on_pending: PendingListener | None = None,
     ) -> ApprovalRecord:
-        """Block until approved (returns the record), denied or timed out (typed errors)."""
+        """Block until approved (returns the record), denied or timed out (typed errors).
+
+        ``on_pending`` hears of the request once it is committed (so a face can tell its
+        caller what it waits for, e.g. MCP progress); it must not raise or block."""
         at = now_ms()
         request = ApprovalRecord(
             approval_id=uuid.uuid4().hex,
@@ -71,6 +78,8 @@ class Approvals:
         with self.ctx.store.write() as tx:
             tx.insert_approval(request)
             tx.append_event("approval.requested", principal, request.to_json())
+        if on_pending is not None:
+            on_pending(request)
         deadline = time.monotonic() + timeout_s
         while True:
             with self.ctx.store.read() as tx:

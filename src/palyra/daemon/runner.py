@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from palyra.daemon.approvals import Approvals, input_digest
+from palyra.daemon.approvals import Approvals, PendingListener, input_digest
 from palyra.daemon.context import ServiceContext
 from palyra.daemon.errors import MissingSecrets, Overloaded, SkillNotActive, SkillNotInstalled
 from palyra.daemon.lifecycle import resolve_version
@@ -144,10 +144,16 @@ class Runner:
                 details={"status": record.status.value, "reason": record.status_reason},
             )
 
-    def call(self, request: CallRequest, *, approval_timeout_s: float | None = None) -> CallReceipt:
+    def call(
+        self,
+        request: CallRequest,
+        *,
+        approval_timeout_s: float | None = None,
+        on_approval_pending: PendingListener | None = None,
+    ) -> CallReceipt:
         with self.slots.admitted():
             try:
-                return self._admitted_call(request, approval_timeout_s)
+                return self._admitted_call(request, approval_timeout_s, on_approval_pending)
             except PalyraError as exc:
                 if exc in self._journaled:
                     self._journaled.discard(exc)
@@ -169,7 +175,12 @@ class Runner:
                 )
                 raise
 
-    def _admitted_call(self, request: CallRequest, approval_timeout_s: float | None) -> CallReceipt:
+    def _admitted_call(
+        self,
+        request: CallRequest,
+        approval_timeout_s: float | None,
+        on_approval_pending: PendingListener | None,
+    ) -> CallReceipt:
         record = self._record(request)
         self.gate(record)
         inspection = self.ctx.artifacts.load(record)
@@ -188,6 +199,7 @@ class Runner:
                 request.input,
                 request.principal,
                 approval_timeout_s or self.ctx.config.runner.approval_timeout_s,
+                on_approval_pending,
             )
             approval_id = decided.approval_id
         # Tool hooks fire outside the slots: a hook's own call must not wait for the

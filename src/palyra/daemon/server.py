@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from palyra.daemon.api import create_app
+from palyra.daemon.api import Mount, create_app
 from palyra.daemon.auth import clear_marker, load_or_create_token, running_daemon, write_marker
 from palyra.daemon.errors import ConfigError
 from palyra.daemon.service import Service
@@ -23,8 +23,14 @@ GRACEFUL_SHUTDOWN_S = 5
 
 class Daemon:
     def __init__(
-        self, state_root: Path, *, host: str | None = None, port: int | None = None
+        self,
+        state_root: Path,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        mounts: Sequence[Mount] = (),
     ) -> None:
+        """``mounts``: extra faces on the app (``palyra daemon run`` passes MCP's)."""
         existing = running_daemon(state_root)
         if existing is not None:
             raise ConfigError(
@@ -36,7 +42,7 @@ class Daemon:
         self.host = host or config.host
         self.port = config.port if port is None else port
         self.token = load_or_create_token(state_root)
-        self.app = create_app(self.service, self.token)
+        self.app = create_app(self.service, self.token, mounts=mounts)
         self._stop = threading.Event()
         self._server: uvicorn.Server | None = None
         self.url = ""
@@ -57,7 +63,7 @@ class Daemon:
             port=self.port,
             log_level="warning",
             access_log=False,
-            lifespan="on",  # runs the MCP streamable HTTP session manager (see create_app)
+            lifespan="on",  # runs the mounts (the MCP session manager, see create_app)
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             server_header=False,
         )

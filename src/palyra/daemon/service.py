@@ -4,11 +4,12 @@ daemon over HTTP (whose client implements the same methods)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from palyra.daemon import bindings, hooks, lifecycle
-from palyra.daemon.approvals import Approvals
+from palyra.daemon.approvals import Approvals, PendingListener
 from palyra.daemon.context import ServiceContext
 from palyra.daemon.hooks import HookDispatcher
 from palyra.daemon.lifecycle import Outcome
@@ -17,7 +18,7 @@ from palyra.daemon.sources import Promise, ResolvedArtifact, from_file, from_reg
 from palyra.errors import NotFoundError, PalyraError, UsageError
 from palyra.runtime.vault import VaultError, secret_ref
 from palyra.skills.grants import capability_grants_from_manifest
-from palyra.store.base import ApprovalState, SkillVersionRecord
+from palyra.store.base import ApprovalRecord, ApprovalState, SkillVersionRecord
 from palyra.store.journal_chain import verify_chain
 
 MAX_JOURNAL_PAGE = 1000
@@ -359,7 +360,10 @@ class Service:
         principal: str = "operator",
         origin: str = "cli",
         approval_timeout_s: float | None = None,
+        on_approval_pending: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
+        """One tool call through the runner; ``on_approval_pending`` hears (with the pending
+        approval as JSON) when the call starts waiting for an operator."""
         request = CallRequest(
             skill_id=skill_id,
             tool=tool,
@@ -368,7 +372,10 @@ class Service:
             principal=principal,
             origin=origin,
         )
-        receipt = self.runner.call(request, approval_timeout_s=approval_timeout_s)
+        listener = None if on_approval_pending is None else _as_json(on_approval_pending)
+        receipt = self.runner.call(
+            request, approval_timeout_s=approval_timeout_s, on_approval_pending=listener
+        )
         return receipt.to_json()
 
     # ---- approvals ----------------------------------------------------------------------------
@@ -524,3 +531,10 @@ class Service:
 
 def _update_promise(skill_id: str | None) -> Promise | None:
     return None if skill_id is None else Promise(skill_id, None, None, None)
+
+
+def _as_json(listener: Callable[[dict[str, Any]], None]) -> PendingListener:
+    def announce(approval: ApprovalRecord) -> None:
+        listener(approval.to_json())
+
+    return announce

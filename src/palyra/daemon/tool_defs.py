@@ -6,9 +6,17 @@ an in-process :class:`~palyra.daemon.service.Service` and a running daemon's cli
 formatters are pure:
 
 * :func:`to_mcp` — MCP ``Tool`` objects (``name``, ``title``, ``description``,
-  ``inputSchema``, ``outputSchema``, ``annotations``, ``_meta``);
+  ``inputSchema``, ``outputSchema``, ``annotations``, ``_meta``) — the very objects the MCP
+  server (``palyra mcp serve``, ``/mcp``) lists, so an export and a live listing agree;
 * :func:`to_openai` — Chat Completions function tools;
 * :func:`to_anthropic` — Messages API tools.
+
+MCP tool names are the tool ids when they fit MCP's name rule ``[A-Za-z0-9._-]{1,128}``; see
+:func:`mcp_tool_name` for the others. Annotations come from the tool's ``risk`` and the
+skill's capabilities: ``destructiveHint`` is set for a tool that needs an operator's approval
+(sensitive or ``requires_approval``); ``openWorldHint`` says whether the skill may reach
+anything outside this machine (http egress or chat channels declared) — a skill that only
+has its own storage is a closed world.
 
 OpenAI and Anthropic tool names must match ``^[a-zA-Z0-9_-]{1,64}$`` while Palyra tool ids
 use ``[a-z0-9._-:]``, so ids map through :func:`provider_name`; :func:`provider_name_map`
@@ -35,6 +43,9 @@ JsonObject = dict[str, Any]
 PROVIDER_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 PROVIDER_NAME_RE = re.compile(PROVIDER_NAME_PATTERN)
 PROVIDER_NAME_MAX = 64
+MCP_NAME_MAX = 128
+_MCP_NAME_OK = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_MCP_NOT_ALLOWED = re.compile(r"[^A-Za-z0-9._-]")
 _HASH_CHARS = 8
 _NOT_ALLOWED = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -92,6 +103,7 @@ class ToolDef:
     input_schema: JsonObject
     output_schema: JsonObject
     requires_approval: bool
+    open_world: bool = False  # the skill declares http egress or chat channels
 
     def to_json(self) -> JsonObject:
         return {
@@ -103,6 +115,7 @@ class ToolDef:
             "input_schema": self.input_schema,
             "output_schema": self.output_schema,
             "requires_approval": self.requires_approval,
+            "open_world": self.open_world,
         }
 
 
@@ -143,6 +156,8 @@ def _skill_tools(service: ToolSource, skill: JsonObject) -> list[ToolDef]:
         return []
     # The daemon's own approval rule (sensitive tools are gated too) as list_skills reports it.
     gated = {str(t["id"]): bool(t.get("requires_approval")) for t in skill.get("tools", [])}
+    grants = body.get("capabilities") or {}
+    open_world = bool(grants.get("http_hosts") or grants.get("channels"))
     tools: list[JsonObject] = manifest.get("entrypoints", {}).get("tools", [])
     defs = []
     for tool in tools:
@@ -158,6 +173,7 @@ def _skill_tools(service: ToolSource, skill: JsonObject) -> list[ToolDef]:
                 input_schema=dict(tool.get("input_schema") or {}),
                 output_schema=dict(tool.get("output_schema") or {}),
                 requires_approval=gated.get(str(tool["id"]), fallback),
+                open_world=open_world,
             )
         )
     return defs
@@ -173,6 +189,40 @@ def provider_name(tool_id: str) -> str:
         digest = hashlib.sha256(tool_id.encode()).hexdigest()[:_HASH_CHARS]
         name = f"{name[: PROVIDER_NAME_MAX - _HASH_CHARS - 1]}_{digest}"
     return name
+
+
+def mcp_tool_name(tool_id: str) -> str:
+    """The MCP name of a tool id before collision handling: the id itself when it fits
+    ``[A-Za-z0-9._-]{1,128}``, else every other character becomes ``_``, cut to 128."""
+    if _MCP_NAME_OK.fullmatch(tool_id):
+        return tool_id
+    return (_MCP_NOT_ALLOWED.sub("_", tool_id) or "_")[:MCP_NAME_MAX]
+
+
+def mcp_names(defs: Sequence[ToolDef], *, disambiguate: bool = False) -> list[str]:
+    """The MCP name of each of ``defs`` (in order). Two tools landing on one name (also one
+    tool id in two skills) raise :class:`ToolNameCollision`, or with ``disambiguate`` (the
+    live server, which must list every tool) the later one in (skill_id, tool_id) order gets
+    ``-<8 hex of sha256(skill_id/tool_id)>`` appended."""
+    taken: dict[str, ToolDef] = {}
+    names: dict[int, str] = {}
+    order = sorted(range(len(defs)), key=lambda i: (defs[i].skill_id, defs[i].id))
+    for i in order:
+        d = defs[i]
+        name = mcp_tool_name(d.id)
+        other = taken.get(name)
+        if other is not None:
+            if not disambiguate:
+                raise ToolNameCollision(
+                    f"tools '{other.id}' ({other.skill_id}) and '{d.id}' ({d.skill_id}) would "
+                    f"both be exported as '{name}'",
+                    details={"name": name, "tools": [other.to_json(), d.to_json()]},
+                )
+            suffix = "-" + hashlib.sha256(f"{d.skill_id}/{d.id}".encode()).hexdigest()[:8]
+            name = name[: MCP_NAME_MAX - len(suffix)] + suffix
+        taken[name] = d
+        names[i] = name
+    return [names[i] for i in range(len(defs))]
 
 
 def provider_name_map(defs: Iterable[ToolDef]) -> dict[str, str]:
@@ -200,18 +250,6 @@ def tool_id_for(name: str, defs: Iterable[ToolDef]) -> str:
     if name not in reverse:
         raise NotFoundError(f"no exported tool is named '{name}'")
     return reverse[name]
-
-
-def _unique_ids(defs: Sequence[ToolDef]) -> None:
-    seen: dict[str, ToolDef] = {}
-    for d in defs:
-        other = seen.get(d.id)
-        if other is not None:
-            raise ToolNameCollision(
-                f"tool id '{d.id}' is exported by both {other.skill_id} and {d.skill_id}",
-                details={"name": d.id, "tools": [other.to_json(), d.to_json()]},
-            )
-        seen[d.id] = d
 
 
 # ---- schemas and descriptions -----------------------------------------------------------------
@@ -245,14 +283,20 @@ def description(d: ToolDef) -> str:
 
 
 # ---- formats --------------------------------------------------------------------------------
-def to_mcp(defs: Sequence[ToolDef]) -> list[JsonObject]:
-    """MCP ``Tool`` objects named by tool id (MCP allows ``.``); approval and provenance
-    are in ``_meta`` under ``palyra/``."""
-    _unique_ids(defs)
+def mcp_annotations(d: ToolDef) -> JsonObject:
+    annotations: JsonObject = {"title": d.name, "openWorldHint": d.open_world}
+    if d.requires_approval:
+        annotations["destructiveHint"] = True
+    return annotations
+
+
+def to_mcp(defs: Sequence[ToolDef], *, disambiguate: bool = False) -> list[JsonObject]:
+    """MCP ``Tool`` objects named by :func:`mcp_names`; approval and provenance are in
+    ``_meta`` under ``palyra/``."""
     tools = []
-    for d in defs:
+    for d, name in zip(defs, mcp_names(defs, disambiguate=disambiguate), strict=True):
         tool: JsonObject = {
-            "name": d.id,
+            "name": name,
             "title": d.name,
             "description": description(d),
             "inputSchema": input_parameters(d),
@@ -260,7 +304,7 @@ def to_mcp(defs: Sequence[ToolDef]) -> list[JsonObject]:
         out = output_schema(d)
         if out is not None:
             tool["outputSchema"] = out
-        tool["annotations"] = {"title": d.name}
+        tool["annotations"] = mcp_annotations(d)
         tool["_meta"] = {
             f"{META_PREFIX}skill_id": d.skill_id,
             f"{META_PREFIX}version": d.version,

@@ -1,38 +1,31 @@
-"""An MCP server over the service layer: each ACTIVE current skill version's tools.
+"""The MCP server: Palyra's tools over the Model Context Protocol (official ``mcp`` SDK).
 
-* ``tools/list`` is computed per request from the store, so a quarantine, disable or enable
-  shows up on the very next listing.
-* MCP tool name = the Palyra tool id when it fits the MCP tool-name rule
-  ``[A-Za-z0-9._-]{1,128}`` (``acme.echo`` stays ``acme.echo``). Otherwise (see
-  :func:`mcp_tool_name`) every other character becomes ``_`` and the name is cut to 128; two
-  tools that land on one name (also the same tool id in two skills) get ``-<8 hex of
-  sha256(skill_id/tool_id)>`` appended, the first in (skill_id, tool_id) order keeping the plain
-  name. The original ids are in each tool's ``_meta`` (``palyra/skill_id``, ``palyra/tool_id``).
-* ``tools/call`` runs ``Service.run(..., principal="mcp", origin="mcp")`` on a worker thread,
-  so a call waiting for an operator's approval never blocks the server. Failures are tool
-  results with ``isError`` true, text ``<kind>: <message>`` and ``_meta.kind`` — never a
-  protocol error.
-* :func:`mount_http` serves the same server over MCP streamable HTTP at ``/mcp`` on the
-  daemon's app (behind its bearer-token guard); the returned session manager's ``run()``
-  must be entered for the app's lifetime (the daemon's lifespan does).
+* ``tools/list`` and ``tools/call`` are :mod:`palyra.mcp.tools` (what is exposed, what a call
+  returns); list changes are announced by :mod:`palyra.mcp.live`.
+* ``tools/call`` runs on a worker thread, so a call waiting for an operator's approval never
+  blocks the server. While it waits, a caller that sent a ``progressToken`` gets a progress
+  notification every :data:`PROGRESS_EVERY_S` (seconds waited of the timeout, and the
+  approval id with the command that decides it).
+* Transports: :func:`serve_stdio` (``palyra mcp serve``) and :func:`http_mount`, which the
+  daemon's composition root hands to its app to serve MCP streamable HTTP at ``/mcp``
+  behind the daemon's bearer-token guard.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
 import logging
-import os
-import re
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.from_thread
 import anyio.to_thread
 from mcp import types
 from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
 from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.applications import Starlette
@@ -40,206 +33,104 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from palyra import __version__
-from palyra.daemon import lifecycle
 from palyra.daemon.service import Service
-from palyra.errors import NotFoundError, PalyraError, UsageError
-from palyra.skills.manifest import Tool
-from palyra.store.base import SkillStatus
+from palyra.mcp.live import ToolListWatch
+from palyra.mcp.tools import approval_timeout_s, call_tool, exposed_tools
 
 log = logging.getLogger("palyra.mcp")
 
-APPROVAL_TIMEOUT_ENV = "PALYRA_MCP_APPROVAL_TIMEOUT_S"
-PRINCIPAL = "mcp"
-ORIGIN = "mcp"
-MAX_NAME = 128
-_NAME_OK = re.compile(r"[A-Za-z0-9._-]{1,128}")
-_NAME_BAD_CHAR = re.compile(r"[^A-Za-z0-9._-]")
-
-META_A2UI = "palyra/a2ui"
 HTTP_PATH = "/mcp"
+PROGRESS_EVERY_S = 1.0
 
 
-@dataclass(frozen=True)
-class ExposedTool:
-    name: str  # the MCP tool name
-    skill_id: str
-    version: str
-    tool: Tool
+class _Server(Server[Any]):
+    """Advertises ``tools.listChanged`` on every transport: the streamable-HTTP manager asks
+    the server for its initialization options rather than taking them from us."""
 
-
-def mcp_tool_name(tool_id: str) -> str:
-    """The MCP name of a tool id before collision handling (see the module docstring)."""
-    if _NAME_OK.fullmatch(tool_id):
-        return tool_id
-    return (_NAME_BAD_CHAR.sub("_", tool_id) or "_")[:MAX_NAME]
-
-
-def _disambiguated(name: str, skill_id: str, tool_id: str) -> str:
-    suffix = "-" + hashlib.sha256(f"{skill_id}/{tool_id}".encode()).hexdigest()[:8]
-    return name[: MAX_NAME - len(suffix)] + suffix
-
-
-def exposed_tools(service: Service, *, active_only: bool = True) -> dict[str, ExposedTool]:
-    """MCP name → tool, over every tool of every ACTIVE current skill version (fresh each time;
-    with ``active_only=False`` of every current version, whatever its status)."""
-    with service.ctx.store.read() as tx:
-        records = [
-            r
-            for r in tx.skill_versions()
-            if r.current and (r.status is SkillStatus.ACTIVE or not active_only)
-        ]
-    found: list[tuple[str, str, Tool]] = []
-    for record in records:
-        manifest = lifecycle.manifest_of(service.ctx, record)
-        if manifest is None:  # a broken artifact cannot run; it must not hide the others
-            log.warning(
-                "skipping %s %s: its artifact cannot be loaded", record.skill_id, record.version
-            )
-            continue
-        found += [(record.skill_id, record.version, tool) for tool in manifest.tools]
-    found.sort(key=lambda item: (item[0], item[2].id))
-    table: dict[str, ExposedTool] = {}
-    for skill_id, version, tool in found:
-        name = mcp_tool_name(tool.id)
-        if name in table:
-            name = _disambiguated(name, skill_id, tool.id)
-        table[name] = ExposedTool(name, skill_id, version, tool)
-    return table
-
-
-def _describe(entry: ExposedTool) -> types.Tool:
-    tool = entry.tool
-    output_schema = dict(tool.output_schema) if tool.output_schema.get("type") == "object" else None
-    return types.Tool(
-        name=entry.name,
-        title=tool.name,
-        description=tool.description,
-        input_schema=dict(tool.input_schema),
-        # MCP (through 2025-11-25) only allows object-rooted output schemas; others are omitted.
-        output_schema=output_schema,
-        annotations=types.ToolAnnotations(title=tool.name),
-        _meta={
-            "palyra/skill_id": entry.skill_id,
-            "palyra/version": entry.version,
-            "palyra/tool_id": tool.id,
-            "palyra/requires_approval": tool.risk.needs_approval,
-        },
-    )
-
-
-def is_a2ui(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and value.get("v") == 1
-        and "surface" in value
-        and isinstance(value.get("components"), list)
-    )
-
-
-def _error_result(
-    kind: str, message: str, details: dict[str, Any] | None = None
-) -> types.CallToolResult:
-    meta: dict[str, Any] = {"kind": kind}
-    if details:
-        meta["details"] = details
-    return types.CallToolResult(
-        content=[types.TextContent(text=f"{kind}: {message}")], is_error=True, _meta=meta
-    )
-
-
-def _success_result(receipt: dict[str, Any]) -> types.CallToolResult:
-    output = receipt.get("output")
-    meta: dict[str, Any] = {
-        "receipt_seq": receipt.get("receipt_seq"),
-        "fuel_used": receipt.get("fuel_used"),
-        "duration_ms": receipt.get("duration_ms"),
-        "skill_id": receipt.get("skill_id"),
-        "version": receipt.get("version"),
-        "tool_id": receipt.get("tool_id"),
-        "approval_id": receipt.get("approval_id"),
-    }
-    if is_a2ui(output):
-        meta[META_A2UI] = True
-    text = json.dumps(output, separators=(",", ":"), ensure_ascii=False)
-    return types.CallToolResult(
-        content=[types.TextContent(text=text)],
-        # Structured content is a JSON object before protocol 2026-07-28: other values go as
-        # text only (their tools declare no output schema, see _describe).
-        structured_content=output if isinstance(output, dict) else None,
-        _meta=meta,
-    )
-
-
-def approval_timeout_s(service: Service) -> float:
-    """``$PALYRA_MCP_APPROVAL_TIMEOUT_S`` when set, else the daemon config's runner default."""
-    raw = os.environ.get(APPROVAL_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return service.ctx.config.runner.approval_timeout_s
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise UsageError(
-            f"${APPROVAL_TIMEOUT_ENV} must be a positive number of seconds, not {raw!r}"
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True),
+            experimental_capabilities,
+            extensions,
         )
-    return value
 
 
-def call_tool(
-    service: Service, name: str, arguments: dict[str, Any] | None, timeout_s: float
-) -> types.CallToolResult:
-    """One ``tools/call``, blocking (run it on a worker thread)."""
-    try:
-        entry = exposed_tools(service).get(name)
-        if entry is None:
-            # A tool of a quarantined/disabled skill: let the runner refuse it, so the caller
-            # learns why (skill_not_active) and the attempt is journaled.
-            entry = exposed_tools(service, active_only=False).get(name)
-        if entry is None:
-            raise NotFoundError(f"no active tool named {name!r}")
-        receipt = service.run(
-            entry.skill_id,
-            entry.tool.id,
-            {} if arguments is None else arguments,
-            principal=PRINCIPAL,
-            origin=ORIGIN,
-            approval_timeout_s=timeout_s,
-        )
-    except PalyraError as exc:
-        return _error_result(exc.kind, exc.message, exc.details)
-    except Exception as exc:  # a bug must not take the connection down
-        log.exception("tools/call %s failed", name)
-        return _error_result("internal", f"{type(exc).__name__}: {exc}")
-    return _success_result(receipt)
+async def _report_approval_wait(
+    ctx: ServerRequestContext[Any],
+    waiting: anyio.Event,
+    approval: dict[str, Any],
+    timeout_s: float,
+) -> None:
+    """Progress while a call waits for an operator (a no-op without a progressToken)."""
+    await waiting.wait()
+    approval_id = approval.get("approval_id", "?")
+    message = (
+        f"waiting for an operator to approve {approval.get('tool_id', 'the tool')} "
+        f"(palyra approvals approve {approval_id}, or the console)"
+    )
+    started = anyio.current_time()
+    while True:
+        waited = min(anyio.current_time() - started, timeout_s)
+        await ctx.session.report_progress(round(waited, 3), total=timeout_s, message=message)
+        await anyio.sleep(PROGRESS_EVERY_S)
 
 
-def build_server(service: Service) -> Server[Any]:
+def build_server(service: Service, watch: ToolListWatch | None = None) -> Server[Any]:
     """The low-level MCP server over ``service`` (which the caller opens and closes)."""
     timeout_s = approval_timeout_s(service)
+    watch = watch or ToolListWatch(service)
 
     async def on_list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         table = await anyio.to_thread.run_sync(exposed_tools, service)
-        return types.ListToolsResult(tools=[_describe(entry) for entry in table.values()])
+        return types.ListToolsResult(tools=[entry.described for entry in table.values()])
 
     async def on_call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        # abandon_on_cancel: a cancelled request must not wait for the approval it holds.
-        return await anyio.to_thread.run_sync(
-            call_tool, service, params.name, params.arguments, timeout_s, abandon_on_cancel=True
-        )
+        waiting = anyio.Event()
+        approval: dict[str, Any] = {}
 
-    return Server(
+        def on_pending(pending: dict[str, Any]) -> None:  # on the worker thread
+            approval.update(pending)
+            with contextlib.suppress(Exception):  # the request may be gone already
+                anyio.from_thread.run_sync(waiting.set)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_report_approval_wait, ctx, waiting, approval, timeout_s)
+            # abandon_on_cancel: a cancelled request must not wait for the approval it holds.
+            result = await anyio.to_thread.run_sync(
+                call_tool,
+                service,
+                params.name,
+                params.arguments,
+                timeout_s,
+                on_pending,
+                abandon_on_cancel=True,
+            )
+            tg.cancel_scope.cancel()
+        return result
+
+    server = _Server(
         "palyra",
         version=__version__,
         instructions="Palyra skills: signed, audited, sandboxed WebAssembly tools. "
         "Tools that need an operator's approval wait for `palyra approvals approve`.",
+        lifespan=watch.running,
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
+        on_subscriptions_listen=watch.listen,
     )
+    server.add_notification_handler(
+        "notifications/initialized", types.NotificationParams, watch.on_initialized
+    )
+    return server
 
 
 async def serve(service: Service) -> None:
@@ -247,6 +138,17 @@ async def serve(service: Service) -> None:
     server = build_server(service)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def serve_stdio(state_root: Path) -> None:
+    """Open the state root's service and serve MCP over stdio until EOF (logs go to stderr)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="palyra-mcp %(levelname)s %(message)s")
+    service = Service.open(state_root)
+    try:
+        anyio.run(serve, service)
+    finally:
+        service.close()
 
 
 class _HttpEndpoint:
@@ -260,22 +162,16 @@ class _HttpEndpoint:
         await self.manager.handle_request(scope, receive, send)
 
 
-def mount_http(
-    app: Starlette, service: Service, path: str = HTTP_PATH
-) -> StreamableHTTPSessionManager:
-    """Serve ``service``'s MCP server over streamable HTTP at ``path`` of ``app`` (kept out of
-    the OpenAPI document). Enter the returned manager's ``run()`` for the app's lifetime."""
+@contextlib.asynccontextmanager
+async def _sessions(manager: StreamableHTTPSessionManager) -> AsyncIterator[None]:
+    async with manager.run():
+        yield
+
+
+def http_mount(app: Starlette, service: Service) -> contextlib.AbstractAsyncContextManager[None]:
+    """Serve ``service``'s MCP server over streamable HTTP at :data:`HTTP_PATH` of ``app``
+    (kept out of the OpenAPI document); the returned context must be entered for the app's
+    lifetime (the daemon's lifespan does) — it runs the sessions and the list watch."""
     manager = StreamableHTTPSessionManager(build_server(service))
-    app.router.routes.append(Route(path, _HttpEndpoint(manager), include_in_schema=False))
-    return manager
-
-
-def serve_stdio(state_root: Path) -> None:
-    """Open the state root's service and serve MCP over stdio until EOF (logs go to stderr)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="palyra-mcp %(levelname)s %(message)s")
-    service = Service.open(state_root)
-    try:
-        anyio.run(serve, service)
-    finally:
-        service.close()
+    app.router.routes.append(Route(HTTP_PATH, _HttpEndpoint(manager), include_in_schema=False))
+    return _sessions(manager)
