@@ -116,3 +116,17 @@ def write_artifact(directory: Path, version: str = "1.0.0", **kwargs: object) ->
     path = directory / f"{SKILL_ID}-{version}.palyra-skill"
     path.write_bytes(artifact(version, **kwargs))  # type: ignore[arg-type]
     return path
+
+
+OTHER_SKILL_ID = "acme.other_demo"
+
+
+def other_skill(directory: Path, *, same_tool_ids: bool = False) -> Path:
+    """A second skill of the same publisher: its tools are acme.other_* (or the fixture's)."""
+    text = manifest()
+    if not same_tool_ids:
+        text = text.replace('\nid = "acme.', '\nid = "acme.other_')
+    text = text.replace(SKILL_ID, OTHER_SKILL_ID)
+    path = directory / f"{OTHER_SKILL_ID}.palyra-skill"
+    path.write_bytes(build_signed_skill_artifact(text, [("module.wasm", MODULE)], KEY).artifact)
+    return path

@@ -1,94 +1,77 @@
-"""The MCP face end to end: the SDK's real client talks to ``serve_stdio`` in a subprocess
-over stdio, on a real state root (SQLite, wasmtime) the test also opens in-process — to
-quarantine, decide approvals and read the journal, as an operator would."""
+"""The MCP face end to end, over stdio and over streamable HTTP (``mcp_harness``): listing,
+calls and every error kind, approvals with progress, and live ``listChanged``
+notifications — with the SDK's real client, a real state root and real wasmtime."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.to_thread
 import pytest
 from mcp import types
 from mcp.client.client import Client
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.session import IncomingMessage
 
 import daemon_fixtures as F
+from mcp_harness import (
+    FIXTURE_TOOLS,
+    TRANSPORTS,
+    Harness,
+    Make,
+    error_kind,
+    harnesses,
+    pending_approvals,
+    run,
+    tool_names,
+)
 from palyra.daemon.service import Service
 from palyra.daemon.tool_defs import mcp_tool_name
 from palyra.mcp.tools import is_a2ui
 
-TOOLS = {"acme.echo", "acme.guarded", "acme.spin", "acme.needs_secret"}
-SERVE = (
-    "import sys; from pathlib import Path; from palyra.mcp.server import serve_stdio; "
-    "serve_stdio(Path(sys.argv[1]))"
-)
+NOTIFY_TIMEOUT_S = 15
 
 
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    root = tmp_path / "state"
-    service = Service.open(root)
-    try:
-        service.install_file(F.write_artifact(tmp_path), allow_tofu=True)
-    finally:
-        service.close()
-    return root
+@pytest.fixture(params=TRANSPORTS)
+def make(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Make]:
+    with harnesses(request.param, tmp_path, monkeypatch) as factory:
+        yield factory
 
 
-@contextlib.asynccontextmanager
-async def connect(state: Path, env: dict[str, str] | None = None) -> AsyncIterator[Client]:
-    params = StdioServerParameters(command=sys.executable, args=["-c", SERVE, str(state)], env=env)
-    async with Client(params, read_timeout_seconds=20) as client:
-        yield client
+# ---- listing and calling ----------------------------------------------------------------------
+def test_list_call_and_errors(make: Make) -> None:
+    h = make()
 
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    async def main() -> None:
-        with anyio.fail_after(30):
-            await scenario()
-
-    anyio.run(main)
-
-
-def operator(state: Path) -> Service:
-    return Service.open(state)
-
-
-def error_kind(result: types.CallToolResult) -> str:
-    assert result.is_error
-    assert result.meta is not None
-    kind = result.meta["kind"]
-    assert isinstance(kind, str)
-    block = result.content[0]
-    assert isinstance(block, types.TextContent)
-    assert block.text.startswith(f"{kind}: ")
-    return kind
-
-
-def test_list_call_and_errors(state: Path) -> None:
     async def scenario() -> None:
-        async with connect(state) as client:
+        async with h.connect() as client:
+            caps = client.server_capabilities
+            assert caps.tools is not None
             listed = await client.list_tools()
             by_name = {tool.name: tool for tool in listed.tools}
-            assert set(by_name) == TOOLS
+            assert set(by_name) == FIXTURE_TOOLS
             echo = by_name["acme.echo"]
+            assert echo.title == "echo"
             assert echo.description == "echo tool"
             assert echo.input_schema["properties"]["text"]["maxLength"] == 100
             assert echo.input_schema["additionalProperties"] is False
             assert echo.output_schema == {"type": "object"}
+            assert echo.annotations is not None
+            assert echo.annotations.open_world_hint is False  # no egress, no channels
+            assert echo.annotations.destructive_hint is None
             assert echo.meta is not None
             assert echo.meta["palyra/skill_id"] == F.SKILL_ID
             assert echo.meta["palyra/requires_approval"] is False
             guarded = by_name["acme.guarded"]
             assert guarded.meta is not None
             assert guarded.meta["palyra/requires_approval"] is True
+            assert guarded.annotations is not None
+            assert guarded.annotations.destructive_hint is True
+            assert guarded.description is not None
+            assert "approval" in guarded.description
 
             ok = await client.call_tool("acme.echo", {"text": "hi"})
             assert not ok.is_error
@@ -98,107 +81,201 @@ def test_list_call_and_errors(state: Path) -> None:
             assert json.loads(block.text) == {"text": "hi"}
             assert ok.meta is not None
             seq = ok.meta["receipt_seq"]
-            assert isinstance(seq, int)
-            assert seq > 0
+            assert isinstance(seq, int) and seq > 0
             assert ok.meta["fuel_used"] > 0
             assert ok.meta["duration_ms"] >= 0
+            assert ok.meta["tool_id"] == "acme.echo"
             assert "palyra/a2ui" not in ok.meta
 
-            bad = await client.call_tool("acme.echo", {"text": "x" * 101})
-            assert error_kind(bad) == "invalid_input"
-            extra = await client.call_tool("acme.echo", {"nope": 1})
-            assert error_kind(extra) == "invalid_input"
-            unknown = await client.call_tool("acme.nothing", {})
-            assert error_kind(unknown) == "not_found"
+            assert error_kind(await client.call_tool("acme.echo", {"text": "x" * 101})) == (
+                "invalid_input"
+            )
+            assert error_kind(await client.call_tool("acme.echo", {"nope": 1})) == ("invalid_input")
+            assert error_kind(await client.call_tool("acme.nothing", {})) == "not_found"
 
-        service = operator(state)
-        try:
-            events = service.journal(kind="tool.call")["events"]
-        finally:
-            service.close()
+        events = h.operator.journal(kind="tool.call")["events"]
         receipt = next(e for e in events if e["seq"] == seq)
         assert receipt["payload"]["origin"] == "mcp"
         assert receipt["payload"]["tool_id"] == "acme.echo"
         assert receipt["actor"] == "mcp"
+        rejected = h.operator.journal(kind="tool.rejected")["events"]
+        # an unknown name never reaches the runner, so only the bad inputs are journaled
+        assert {e["payload"]["outcome"] for e in rejected} == {"invalid_input"}
 
     run(scenario)
 
 
-def test_quarantine_is_reflected_at_once(state: Path) -> None:
+def test_timed_out(make: Make) -> None:
+    h = make(config="[runtime]\ntimeout_ms = 150\n")  # acme.spin runs for 400 ms
+
     async def scenario() -> None:
-        async with connect(state) as client:
-            assert {t.name for t in (await client.list_tools()).tools} == TOOLS
-            service = operator(state)
-            try:
-                service.quarantine(F.SKILL_ID, reason="test")
-            finally:
-                service.close()
-            listed = await client.list_tools(cache_mode="refresh")
-            assert listed.tools == []
+        async with h.connect() as client:
+            result = await client.call_tool("acme.spin", {})
+            assert error_kind(result) == "timed_out"
+        events = h.operator.journal(kind="tool.call")["events"]
+        assert [e["payload"]["outcome"] for e in events] == ["timed_out"]
+
+    run(scenario)
+
+
+def test_quarantined_skill_is_refused_and_gone(make: Make) -> None:
+    h = make()
+
+    async def scenario() -> None:
+        async with h.connect() as client:
+            assert tool_names(await client.list_tools()) == FIXTURE_TOOLS
+            await h.act(lambda s: s.quarantine(F.SKILL_ID, reason="test"))
+            assert (await client.list_tools(cache_mode="refresh")).tools == []
             result = await client.call_tool("acme.echo", {"text": "hi"})
             assert error_kind(result) == "skill_not_active"
+            assert result.meta is not None
+            assert result.meta["details"]["status"] == "quarantined"
 
     run(scenario)
 
 
-def _approval_scenario(state: Path, approve: bool) -> types.CallToolResult:
+# ---- approvals --------------------------------------------------------------------------------
+def _approval_scenario(h: Harness, approve: bool) -> tuple[types.CallToolResult, list[str]]:
     results: list[types.CallToolResult] = []
+    progress: list[tuple[float, float | None, str | None]] = []
 
-    def decide() -> None:
-        service = operator(state)
-        try:
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                pending = service.list_approvals()["approvals"]
-                if pending:
-                    assert pending[0]["tool_id"] == "acme.guarded"
-                    assert pending[0]["requested_by"] == "mcp"
-                    service.decide_approval(
-                        pending[0]["approval_id"], approve=approve, reason="by the test"
-                    )
-                    return
-                time.sleep(0.05)
-            raise AssertionError("no approval request appeared")
-        finally:
-            service.close()
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, total, message))
+
+    async def decide() -> None:
+        with anyio.fail_after(20):
+            while not (pending := await h.act(pending_approvals)):
+                await anyio.sleep(0.05)
+            while not progress:  # the caller hears that it waits before anyone decides
+                await anyio.sleep(0.05)
+        assert pending[0]["tool_id"] == "acme.guarded"
+        assert pending[0]["requested_by"] == "mcp"
+        approval_id = pending[0]["approval_id"]
+        await h.act(lambda s: s.decide_approval(approval_id, approve=approve, reason="test"))
 
     async def scenario() -> None:
-        async with connect(state) as client, anyio.create_task_group() as tg:
+        async with h.connect() as client, anyio.create_task_group() as tg:
 
             async def call() -> None:
-                results.append(await client.call_tool("acme.guarded", {"text": "ok?"}))
+                result = await client.call_tool(
+                    "acme.guarded", {"text": "ok?"}, progress_callback=on_progress
+                )
+                results.append(result)
 
             tg.start_soon(call)
-            await anyio.to_thread.run_sync(decide)
+            await decide()
 
     run(scenario)
-    return results[0]
+    values = [value for value, _total, _message in progress]
+    assert values == sorted(values)
+    assert all(total and total > 0 for _value, total, _message in progress)
+    return results[0], [message or "" for _value, _total, message in progress]
 
 
-def test_approval_approved(state: Path) -> None:
-    result = _approval_scenario(state, approve=True)
+def test_approval_approved_with_progress(make: Make) -> None:
+    h = make()
+    result, messages = _approval_scenario(h, approve=True)
     assert not result.is_error
     assert result.structured_content == {"text": "ok?"}
     assert result.meta is not None
-    assert result.meta["approval_id"]
+    approval_id = result.meta["approval_id"]
+    assert approval_id
+    assert f"palyra approvals approve {approval_id}" in messages[0]
 
 
-def test_approval_denied(state: Path) -> None:
-    assert error_kind(_approval_scenario(state, approve=False)) == "approval_denied"
+def test_approval_denied(make: Make) -> None:
+    h = make()
+    result, _messages = _approval_scenario(h, approve=False)
+    assert error_kind(result) == "approval_denied"
 
 
-def test_approval_timeout(state: Path) -> None:
+def test_approval_timeout(make: Make) -> None:
+    h = make(config="[runner]\napproval_timeout_s = 0.5\n")
+
     async def scenario() -> None:
-        env = {"PALYRA_MCP_APPROVAL_TIMEOUT_S": "0.5"}
-        async with connect(state, env) as client:
-            started = time.monotonic()
+        async with h.connect() as client:
+            started = anyio.current_time()
             result = await client.call_tool("acme.guarded", {"text": "late"})
             assert error_kind(result) == "approval_timeout"
-            assert time.monotonic() - started < 10
+            assert anyio.current_time() - started < 10
+        expired = h.operator.list_approvals("expired")["approvals"]
+        assert [a["tool_id"] for a in expired] == ["acme.guarded"]
 
     run(scenario)
 
 
+# ---- listChanged ------------------------------------------------------------------------------
+def _changes(
+    tmp_path: Path,
+) -> list[tuple[str, Any, set[str]]]:
+    """Each operator change and the tool names listed after it."""
+    other = F.other_skill(tmp_path)
+    others = {t.replace("acme.", "acme.other_") for t in FIXTURE_TOOLS}
+    both = FIXTURE_TOOLS | others
+    return [
+        ("install", lambda s: s.install_file(other, allow_tofu=True), both),
+        ("disable", lambda s: s.disable(F.OTHER_SKILL_ID), FIXTURE_TOOLS),
+        ("enable", lambda s: s.enable(F.OTHER_SKILL_ID), both),
+        ("quarantine", lambda s: s.quarantine(F.SKILL_ID, reason="test"), others),
+        ("remove", lambda s: s.remove(F.OTHER_SKILL_ID), set()),
+    ]
+
+
+async def _expect_changes(
+    h: Harness, client: Client, changes: list[tuple[str, Any, set[str]]], next_event: Any
+) -> None:
+    for what, action, expected in changes:
+        await h.act(action)
+        with anyio.fail_after(NOTIFY_TIMEOUT_S):
+            await next_event()
+        listed = await client.list_tools(cache_mode="refresh")
+        assert tool_names(listed) == expected, what
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_list_changed_is_announced(make: Make, tmp_path: Path, mode: str) -> None:
+    """2025-era clients get notifications/tools/list_changed; 2026-07-28 ones listen."""
+    h = make()
+    changes = _changes(tmp_path)
+    received: anyio.Event = anyio.Event()
+    notified = 0
+
+    async def on_message(message: IncomingMessage) -> None:
+        nonlocal received, notified
+        if isinstance(message, types.ToolListChangedNotification):
+            notified += 1
+            received.set()
+
+    async def next_notification() -> None:
+        nonlocal received
+        await received.wait()
+        received = anyio.Event()
+
+    async def scenario() -> None:
+        async with h.connect(mode=mode, message_handler=on_message) as client:
+            caps = client.server_capabilities
+            assert caps.tools is not None
+            assert tool_names(await client.list_tools()) == FIXTURE_TOOLS
+            if mode == "legacy":
+                assert client.protocol_version == "2025-11-25"
+                assert caps.tools.list_changed is True
+                await _expect_changes(h, client, changes, next_notification)
+                assert notified == len(changes)
+                return
+            assert client.protocol_version == "2026-07-28"
+            async with client.listen(tools_list_changed=True) as subscription:
+                assert subscription.honored.tools_list_changed is True
+                events = subscription.__aiter__()
+
+                async def next_event() -> None:
+                    await events.__anext__()
+
+                await _expect_changes(h, client, changes, next_event)
+
+    run(scenario)
+
+
+# ---- pure helpers -----------------------------------------------------------------------------
 def test_name_mapping_and_a2ui() -> None:
     assert mcp_tool_name("acme.echo") == "acme.echo"
     assert mcp_tool_name("acme:weird tool") == "acme_weird_tool"
@@ -207,3 +284,22 @@ def test_name_mapping_and_a2ui() -> None:
     assert is_a2ui(doc)
     assert not is_a2ui({"v": 2, "surface": "main", "components": []})
     assert not is_a2ui({"text": "hi"})
+
+
+def test_a_tool_of_two_skills_is_listed_twice(tmp_path: Path) -> None:
+    from palyra.mcp.tools import exposed_tools
+
+    service = Service.open(tmp_path / "state")
+    try:
+        service.install_file(F.write_artifact(tmp_path), allow_tofu=True)
+        service.install_file(F.other_skill(tmp_path, same_tool_ids=True), allow_tofu=True)
+        table = exposed_tools(service)
+    finally:
+        service.close()
+    assert len(table) == 8
+    echoes = sorted(
+        (entry.tool.skill_id, name) for name, entry in table.items() if entry.tool.id == "acme.echo"
+    )
+    assert echoes[0] == (F.SKILL_ID, "acme.echo")
+    assert echoes[1][0] == F.OTHER_SKILL_ID
+    assert echoes[1][1].startswith("acme.echo-") and len(echoes[1][1]) == len("acme.echo-") + 8

@@ -125,18 +125,6 @@ def svc(state: Path, tmp_path: Path) -> Iterator[Service]:
         service.close()
 
 
-def other_skill(tmp_path: Path, *, same_tool_ids: bool = False) -> Path:
-    """A second skill of the same publisher: its tools are acme.other_* (or the fixture's)."""
-    text = F.manifest()
-    if not same_tool_ids:
-        text = text.replace('\nid = "acme.', '\nid = "acme.other_')
-    text = text.replace(F.SKILL_ID, "acme.other_demo")
-    built = build_signed_skill_artifact(text, [("module.wasm", F.MODULE)], F.KEY)
-    path = tmp_path / "acme.other_demo.palyra-skill"
-    path.write_bytes(built.artifact)
-    return path
-
-
 def check_shapes(tools: list[dict[str, Any]], shape: dict[str, Any], schema_key: str) -> None:
     jsonschema.Draft202012Validator.check_schema(shape)
     validator = jsonschema.Draft202012Validator(shape)
@@ -189,7 +177,7 @@ def test_collect_tools_follows_the_current_version(svc: Service, tmp_path: Path)
 
 @pytest.mark.parametrize("status", ["disabled", "quarantined"])
 def test_inactive_skills_are_excluded(svc: Service, tmp_path: Path, status: str) -> None:
-    svc.install_file(other_skill(tmp_path), allow_tofu=True)
+    svc.install_file(F.other_skill(tmp_path), allow_tofu=True)
     assert len(collect_tools(svc)) == 8
     if status == "disabled":
         svc.disable(F.SKILL_ID, reason="maintenance")
@@ -333,7 +321,7 @@ def test_colliding_names_are_refused() -> None:
 
 
 def test_two_skills_exporting_one_tool_id_are_refused(svc: Service, tmp_path: Path) -> None:
-    svc.install_file(other_skill(tmp_path, same_tool_ids=True), allow_tofu=True)
+    svc.install_file(F.other_skill(tmp_path, same_tool_ids=True), allow_tofu=True)
     defs = collect_tools(svc)
     assert len(defs) == 8
     for fmt in ExportFormat:
@@ -401,7 +389,7 @@ def test_cli_export_prints_each_format(svc: Service, run_cli: RunCli, fmt: Expor
 
 
 def test_cli_export_one_skill(svc: Service, run_cli: RunCli, tmp_path: Path) -> None:
-    svc.install_file(other_skill(tmp_path), allow_tofu=True)
+    svc.install_file(F.other_skill(tmp_path), allow_tofu=True)
     result = run_cli("export", "--format", "anthropic", "--skill", "acme.other_demo")
     assert result.exit_code == 0, result.output
     names = [t["name"] for t in json.loads(result.stdout)]
