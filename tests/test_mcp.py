@@ -137,16 +137,16 @@ def test_quarantined_skill_is_refused_and_gone(make: Make) -> None:
 # ---- approvals --------------------------------------------------------------------------------
 def _approval_scenario(h: Harness, approve: bool) -> tuple[types.CallToolResult, list[str]]:
     results: list[types.CallToolResult] = []
-    progress: list[tuple[float, float | None, str | None]] = []
+    reported: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        reported.append((progress, total, message))
 
     async def decide() -> None:
         with anyio.fail_after(20):
             while not (pending := await h.act(pending_approvals)):
                 await anyio.sleep(0.05)
-            while not progress:  # the caller hears that it waits before anyone decides
+            while not reported:  # the caller hears that it waits before anyone decides
                 await anyio.sleep(0.05)
         assert pending[0]["tool_id"] == "acme.guarded"
         assert pending[0]["requested_by"] == "mcp"
@@ -166,10 +166,10 @@ def _approval_scenario(h: Harness, approve: bool) -> tuple[types.CallToolResult,
             await decide()
 
     run(scenario)
-    values = [value for value, _total, _message in progress]
+    values = [value for value, _total, _message in reported]
     assert values == sorted(values)
-    assert all(total and total > 0 for _value, total, _message in progress)
-    return results[0], [message or "" for _value, _total, message in progress]
+    assert all(total and total > 0 for _value, total, _message in reported)
+    return results[0], [message or "" for _value, _total, message in reported]
 
 
 def test_approval_approved_with_progress(make: Make) -> None:
