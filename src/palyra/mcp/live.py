@@ -3,8 +3,8 @@
 Why polling the store: ``palyra mcp serve`` is its own process beside the daemon (and several
 daemons may share one database), so no in-process event reaches every server; the store is the
 one place every install, enable, disable, quarantine and remove lands, whoever made it. The
-watch reads a fingerprint of what is exposed — (skill_id, version, artifact digest) of every
-ACTIVE current version, one small read — every :data:`POLL_S` and, when it differs, tells:
+watch reads a fingerprint of what is exposed (:func:`palyra.mcp.tools.fingerprint`, one small
+read) every :data:`POLL_S` and, when it differs, tells:
 
 * 2026-07-28 clients, through their ``subscriptions/listen`` streams (the SDK's
   :class:`ListenHandler` over an in-memory bus);
@@ -30,25 +30,13 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, Too
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from palyra.daemon.service import Service
-from palyra.store.base import SkillStatus
+from palyra.mcp.tools import fingerprint
 
 log = logging.getLogger("palyra.mcp")
 
 POLL_S = 0.5
 MAX_LEGACY_CONNECTIONS = 1024
 SEND_TIMEOUT_S = 2.0  # a client that stopped reading must not stall the others
-
-Fingerprint = frozenset[tuple[str, str, str]]
-
-
-def fingerprint(service: Service) -> Fingerprint:
-    """What decides the tool list: every ACTIVE current version and its artifact."""
-    with service.ctx.store.read() as tx:
-        return frozenset(
-            (r.skill_id, r.version, r.artifact_sha256)
-            for r in tx.skill_versions()
-            if r.current and r.status is SkillStatus.ACTIVE
-        )
 
 
 class ToolListWatch:

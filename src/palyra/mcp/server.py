@@ -35,7 +35,7 @@ from starlette.types import Receive, Scope, Send
 from palyra import __version__
 from palyra.daemon.service import Service
 from palyra.mcp.live import ToolListWatch
-from palyra.mcp.tools import approval_timeout_s, call_tool, exposed_tools
+from palyra.mcp.tools import ToolTable, approval_timeout_s, call_tool
 
 log = logging.getLogger("palyra.mcp")
 
@@ -84,11 +84,12 @@ def build_server(service: Service, watch: ToolListWatch | None = None) -> Server
     """The low-level MCP server over ``service`` (which the caller opens and closes)."""
     timeout_s = approval_timeout_s(service)
     watch = watch or ToolListWatch(service)
+    tools = ToolTable(service)
 
     async def on_list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        table = await anyio.to_thread.run_sync(exposed_tools, service)
+        table = await anyio.to_thread.run_sync(tools.current)
         return types.ListToolsResult(tools=[entry.described for entry in table.values()])
 
     async def on_call_tool(
@@ -107,7 +108,7 @@ def build_server(service: Service, watch: ToolListWatch | None = None) -> Server
             # abandon_on_cancel: a cancelled request must not wait for the approval it holds.
             result = await anyio.to_thread.run_sync(
                 call_tool,
-                service,
+                tools,
                 params.name,
                 params.arguments,
                 timeout_s,

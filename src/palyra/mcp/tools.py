@@ -34,6 +34,7 @@ from palyra.daemon.tool_defs import (
     to_mcp,
 )
 from palyra.errors import NotFoundError, PalyraError, UsageError
+from palyra.store.base import SkillStatus
 
 log = logging.getLogger("palyra.mcp")
 
@@ -59,6 +60,38 @@ def exposed_tools(service: Service) -> dict[str, ExposedTool]:
     for d, raw in zip(defs, to_mcp(defs, disambiguate=True), strict=True):
         table[raw["name"]] = ExposedTool(raw["name"], d, types.Tool.model_validate(raw))
     return table
+
+
+Fingerprint = frozenset[tuple[str, str, str]]
+
+
+def fingerprint(service: Service) -> Fingerprint:
+    """What decides the tool list: every ACTIVE current version and its artifact (one small
+    read, where describing the tools loads every manifest)."""
+    with service.ctx.store.read() as tx:
+        return frozenset(
+            (r.skill_id, r.version, r.artifact_sha256)
+            for r in tx.skill_versions()
+            if r.current and r.status is SkillStatus.ACTIVE
+        )
+
+
+class ToolTable:
+    """The exposed tools of one server, described again only when :func:`fingerprint`
+    changes (safe from several threads: a stale entry is replaced on the next read)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._cached: tuple[Fingerprint, dict[str, ExposedTool]] | None = None
+
+    def current(self) -> dict[str, ExposedTool]:
+        seen = fingerprint(self.service)
+        cached = self._cached
+        if cached is not None and cached[0] == seen:
+            return cached[1]
+        table = exposed_tools(self.service)
+        self._cached = (seen, table)
+        return table
 
 
 def _listable(d: ToolDef) -> bool:
@@ -141,7 +174,7 @@ def approval_timeout_s(service: Service) -> float:
 
 
 def call_tool(
-    service: Service,
+    tools: ToolTable,
     name: str,
     arguments: dict[str, Any] | None,
     timeout_s: float,
@@ -149,8 +182,9 @@ def call_tool(
 ) -> types.CallToolResult:
     """One ``tools/call``, blocking (run it on a worker thread); ``on_approval_pending`` hears
     when it starts waiting for an operator (see ``Service.run``)."""
+    service = tools.service
     try:
-        entry = exposed_tools(service).get(name)
+        entry = tools.current().get(name)
         target = (entry.tool.skill_id, entry.tool.id) if entry else _inactive_tool(service, name)
         if target is None:
             raise NotFoundError(f"no active tool named {name!r}")
