@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -338,3 +341,35 @@ def test_updating_one_skill_with_another_skills_artifact_changes_nothing(
     assert "error[usage]" in result.stderr and "acme.other_demo" in result.stderr
     listing = _json(cli("skills", "list", "--json"))
     assert [s["skill_id"] for s in listing["skills"]] == [df.SKILL_ID]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_shuts_the_daemon_down_cleanly(tmp_path: Path, stop: signal.Signals) -> None:
+    """`palyra daemon run` in its own process: a stop signal ends it with status 0, no
+    traceback, and its marker removed (uvicorn re-raises the signal after shutting down)."""
+    state = tmp_path / "state"
+    palyra = Path(sys.executable).parent / "palyra"
+    process = subprocess.Popen(
+        [str(palyra), "--state-root", str(state), "daemon", "run", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("palyra daemon listening on http://127.0.0.1:"), first
+        url = first.split()[-1]
+        token = (state / "daemon" / "api-token").read_text().strip()
+        response = httpx.get(f"{url}/api/v1/status", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+        assert (state / "daemon" / "daemon.json").exists()
+        process.send_signal(stop)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert not (state / "daemon" / "daemon.json").exists()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,8 @@ class Daemon:
 
         threading.Thread(target=announce, name="palyra-announce", daemon=True).start()
         try:
-            server.run()
+            with _stop_quietly():
+                server.run()
         finally:
             self._stop.set()
             clear_marker(self.state_root)
@@ -97,6 +99,33 @@ class Daemon:
 
     def info(self) -> dict[str, Any]:
         return {"url": self.url, "state_root": str(self.state_root)}
+
+
+class _Stopped(Exception):
+    """SIGINT/SIGTERM, re-raised by uvicorn after its graceful shutdown."""
+
+
+@contextlib.contextmanager
+def _stop_quietly() -> Iterator[None]:
+    """Let a stop signal end ``run`` normally. uvicorn handles SIGINT/SIGTERM while serving,
+    then restores the previous handlers and raises the signal again; with the default
+    handlers SIGTERM would kill the process there — before the marker is cleared and the
+    service closed — and SIGINT would print a KeyboardInterrupt traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach only the main thread (tests run the daemon in a thread)
+        return
+
+    def stopped(_signum: int, _frame: object) -> None:
+        raise _Stopped
+
+    previous = {sig: signal.signal(sig, stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except _Stopped:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _url_host(host: str) -> str:
