@@ -5,6 +5,8 @@ notifications — with the SDK's real client, a real state root and real wasmtim
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from mcp.client.session import IncomingMessage
 import daemon_fixtures as F
 from mcp_harness import (
     FIXTURE_TOOLS,
+    SERVE,
     TRANSPORTS,
     Harness,
     Make,
@@ -303,3 +306,57 @@ def test_a_tool_of_two_skills_is_listed_twice(tmp_path: Path) -> None:
     assert echoes[0] == (F.SKILL_ID, "acme.echo")
     assert echoes[1][0] == F.OTHER_SKILL_ID
     assert echoes[1][1].startswith("acme.echo-") and len(echoes[1][1]) == len("acme.echo-") + 8
+
+
+def test_stdio_survives_hostile_lines(tmp_path: Path) -> None:
+    """Garbage on stdin (not JSON, wrong shapes, a 100k-deep array, invalid UTF-8) gets
+    JSON-RPC errors or is dropped; the server then initializes, lists and calls as usual,
+    answers the call still running when stdin ends, and exits cleanly without a traceback."""
+    state = tmp_path / "state"
+    service = Service.open(state)
+    try:
+        service.install_file(F.write_artifact(tmp_path), allow_tofu=True)
+    finally:
+        service.close()
+    hostile = [
+        b"{",
+        b"[]",
+        b"null",
+        b'{"jsonrpc": "2.0"}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}',  # before initialize
+        b'{"jsonrpc": "2.0", "id": 2, "method": "no/such"}',
+        b'{"jsonrpc": "2.0", "id": 3, "params": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b"\xff\xfe garbage",
+    ]
+    init = {
+        "jsonrpc": "2.0",
+        "id": 10,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "hostile", "version": "0"},
+        },
+    }
+    valid = [
+        json.dumps(init).encode(),
+        b'{"jsonrpc": "2.0", "method": "notifications/initialized"}',
+        b'{"jsonrpc": "2.0", "id": 11, "method": "tools/list"}',
+        b'{"jsonrpc": "2.0", "id": 12, "method": "tools/call", '
+        b'"params": {"name": "acme.spin", "arguments": {}}}',  # still running at EOF
+    ]
+    process = subprocess.run(
+        [sys.executable, "-c", SERVE, str(state)],
+        input=b"\n".join([*hostile, *valid]) + b"\n",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert process.returncode == 0, process.stderr.decode(errors="replace")
+    assert b"Traceback" not in process.stderr
+    replies = [json.loads(line) for line in process.stdout.splitlines() if line.strip()]
+    by_id = {reply.get("id"): reply for reply in replies}
+    assert by_id[10]["result"]["capabilities"]["tools"]["listChanged"] is True
+    assert {tool["name"] for tool in by_id[11]["result"]["tools"]} == FIXTURE_TOOLS
+    assert "error" in by_id[2]
+    assert by_id[12]["result"]["structuredContent"] == {"spun": True}

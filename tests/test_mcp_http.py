@@ -85,3 +85,70 @@ def test_quarantine_through_the_api_reaches_mcp(h: Harness) -> None:
             assert error_kind(result) == "skill_not_active"
 
     run(scenario)
+
+
+HOSTILE_BODIES: list[bytes] = [
+    b"{",
+    b"",
+    b"[]",
+    b"null",
+    b'"tools/list"',
+    b'{"jsonrpc": "2.0"}',
+    b'{"jsonrpc": "1.0", "id": 1, "method": "tools/list"}',
+    b'{"jsonrpc": "2.0", "id": {"x": 1}, "method": "tools/list"}',
+    b'{"jsonrpc": "2.0", "id": 2, "method": "no/such/method"}',
+    b'{"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": 5}}',
+    b'{"jsonrpc": "2.0", "id": 4, "method": "tools/call", '
+    b'"params": {"name": "acme.echo", "arguments": [1, 2]}}',
+    b'{"jsonrpc": "2.0", "id": 5, "method": "tools/call", '
+    b'"params": {"name": "acme.echo", "arguments": {"text": 1e999}}}',
+    b'{"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "acme.echo", '
+    b'"arguments": {"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}}",
+    b"\xff\xfe\x00garbage",
+]
+
+
+def test_hostile_json_rpc_gets_client_errors_and_the_server_keeps_serving(h: Harness) -> None:
+    """Raw bodies on an initialized session: each is answered without a 5xx (or refused by
+    the body cap), and the session still lists and calls afterwards."""
+    assert h.daemon is not None
+    url = h.daemon.url + "/mcp"
+    base = {
+        "Authorization": f"Bearer {h.daemon.token}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+
+    async def scenario() -> None:
+        async with create_mcp_http_client(headers=base) as http:
+            init = {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "hostile", "version": "0"},
+                },
+            }
+            response = await http.post(url, json=init)
+            assert response.status_code == 200, response.text
+            session = {
+                "mcp-session-id": response.headers["mcp-session-id"],
+                "mcp-protocol-version": "2025-11-25",
+            }
+            done = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            assert (await http.post(url, json=done, headers=session)).status_code == 202
+            for body in [*HOSTILE_BODIES, b"x" * (2 << 20)]:
+                answer = await http.post(url, content=body, headers=session)
+                assert answer.status_code < 500, (body[:60], answer.status_code, answer.text)
+            listed = {"jsonrpc": "2.0", "id": 99, "method": "tools/list"}
+            answer = await http.post(url, json=listed, headers=session)
+            assert answer.status_code == 200
+            assert "acme.echo" in answer.text
+
+        async with h.connect() as client:  # and a fresh client is served as ever
+            assert tool_names(await client.list_tools()) == FIXTURE_TOOLS
+            assert not (await client.call_tool("acme.echo", {"text": "still"})).is_error
+
+    run(scenario)

@@ -28,6 +28,7 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.message import SessionMessage
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -41,6 +42,8 @@ log = logging.getLogger("palyra.mcp")
 
 HTTP_PATH = "/mcp"
 PROGRESS_EVERY_S = 1.0
+DRAIN_S = 30.0
+_NOT_DRAINED = frozenset({"subscriptions/listen"})  # answered only when the stream ends
 
 
 class _Server(Server[Any]):
@@ -135,10 +138,44 @@ def build_server(service: Service, watch: ToolListWatch | None = None) -> Server
 
 
 async def serve(service: Service) -> None:
-    """Serve ``service`` over this process's stdin/stdout until stdin reaches EOF."""
+    """Serve ``service`` over this process's stdin/stdout until stdin reaches EOF.
+
+    Requests already read when stdin ends are answered first (for up to :data:`DRAIN_S`):
+    the SDK ends the session at EOF and would drop them, so ``printf '…' | palyra mcp
+    serve`` would get no answer to its last request. Listen streams are not waited for."""
     server = build_server(service)
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+    in_flight: set[types.RequestId] = set()
+    to_server_send, to_server = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    from_server, from_server_receive = anyio.create_memory_object_stream[SessionMessage](0)
+
+    async with stdio_server() as (stdin_messages, stdout_messages):
+
+        async def forward_in() -> None:
+            async with to_server_send:
+                async for item in stdin_messages:
+                    if isinstance(item, SessionMessage):
+                        message = item.message
+                        if isinstance(message, types.JSONRPCRequest) and (
+                            message.method not in _NOT_DRAINED
+                        ):
+                            in_flight.add(message.id)
+                    await to_server_send.send(item)
+                with anyio.move_on_after(DRAIN_S):
+                    while in_flight:
+                        await anyio.sleep(0.02)
+
+        async def forward_out() -> None:
+            async with stdout_messages:  # closing it ends the transport's stdout writer
+                async for item in from_server_receive:
+                    if isinstance(item.message, types.JSONRPCResponse | types.JSONRPCError):
+                        in_flight.discard(item.message.id)
+                    await stdout_messages.send(item)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(forward_in)
+            tg.start_soon(forward_out)
+            async with from_server:
+                await server.run(to_server, from_server, server.create_initialization_options())
 
 
 def serve_stdio(state_root: Path) -> None:
