@@ -570,6 +570,33 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+async def _read_capped(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None once it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)  # the client left; the route will see the disconnect
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app ``body`` first, then whatever the client sends next."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
 class Guard:
     """Bearer-token check and body cap as plain ASGI (no per-request middleware objects:
     this runs on every call, so it stays cheap)."""
@@ -643,6 +670,14 @@ class Guard:
             if too_big:
                 await self._reply(send, 413, "too_large", f"request body exceeds {limit} bytes")
                 return
+        elif b"transfer-encoding" in headers:
+            # A chunked body declares no size, and a route that never reads its body would
+            # run despite an oversize one: read it (capped) before the route runs.
+            body = await _read_capped(receive, limit)
+            if body is None:
+                await self._reply(send, 413, "too_large", f"request body exceeds {limit} bytes")
+                return
+            receive = _replay(body, receive)
         seen = 0
         started = False
 
