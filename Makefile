@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean console console-test
+.PHONY: run test lint typecheck unit bench clean console console-test fuzz fuzz-smoke
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,8 @@ run: $(STAMP) console
 	$(BIN)/python scripts/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts sdk
-	$(BIN)/ruff format --check src tests benchmarks scripts sdk
+	$(BIN)/ruff check src tests benchmarks scripts sdk fuzz
+	$(BIN)/ruff format --check src tests benchmarks scripts sdk fuzz
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -42,7 +42,14 @@ unit: $(STAMP)
 	# The sandbox again on its pure-ctypes call path (the fallback when _fastcall is not built).
 	PALYRA_PURE_CALL_PATH=1 $(BIN)/pytest -n 2 -q tests/test_runtime.py tests/test_runtime_hostile.py
 
-test: lint typecheck console-test console unit
+# A bounded fuzzing pass (about a minute); `make fuzz` is the long one.
+fuzz-smoke: $(STAMP) $(CONSOLE_STAMP)
+	$(BIN)/python fuzz/run_all.py --seconds 12 --a2ui-runs 2000
+
+fuzz: $(STAMP) $(CONSOLE_STAMP)
+	$(BIN)/python fuzz/run_all.py --seconds $(or $(FUZZ_SECONDS),600) --a2ui-runs $(or $(A2UI_FUZZ_RUNS),200000)
+
+test: lint typecheck console-test console unit fuzz-smoke
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/verify.py
