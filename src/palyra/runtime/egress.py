@@ -889,6 +889,10 @@ class EgressClient:
                 )
             self._attempts += 1
         if hop.base is not None:
+            # urljoin silently drops tabs and newlines: check the Location as sent first,
+            # by the same rule as a guest's URL.
+            if _BAD_URL_CHARS.search(str(hop.url)):
+                raise _invalid("Location contains whitespace, control characters or backslashes")
             try:
                 raw_url: object = urljoin(hop.base, str(hop.url))
             except ValueError:
