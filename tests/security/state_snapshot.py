@@ -48,7 +48,9 @@ def snapshot(root: Path) -> Snapshot:
                 )
             ]
             for name in names:
-                rows = connection.execute(f'SELECT * FROM "{name}"').fetchall()  # names come from sqlite_master
+                rows = connection.execute(
+                    f'SELECT * FROM "{name}"'
+                ).fetchall()  # names come from sqlite_master
                 tables[name] = sorted(rows, key=repr)
         finally:
             connection.close()

@@ -13,6 +13,7 @@ const PHRASES: Record<string, (item: string) => string> = {
   storage_prefixes: (prefix) => `may store data under ${prefix}`,
   storage_read_prefixes: (prefix) => `may read data under ${prefix}`,
   channels: (channel) => `may post to channel ${channel}`,
+  approval_removed: (tool) => `runs ${tool} without an operator's approval`,
 };
 
 export function describeCapability(kind: string, item: string): string {

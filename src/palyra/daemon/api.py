@@ -53,6 +53,7 @@ _STATUS_BY_KIND: dict[str, int] = {
     "already_installed": 409,
     "conflict": 409,
     "downgrade_refused": 409,
+    "publisher_mismatch": 409,
     "capability_approval_required": 409,
     "skill_not_active": 409,
     "quarantine_required": 409,

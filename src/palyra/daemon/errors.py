@@ -19,6 +19,13 @@ class DowngradeRefused(PalyraError):
     kind = "downgrade_refused"
 
 
+class PublisherMismatch(PalyraError):
+    """An artifact of another publisher for an installed skill: a skill id belongs to the
+    publisher whose versions are installed (remove the skill to change publishers)."""
+
+    kind = "publisher_mismatch"
+
+
 class Conflict(PalyraError):
     """The change would leave dangling references (a hook naming a removed plugin, say)."""
 

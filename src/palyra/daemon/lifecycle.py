@@ -26,6 +26,7 @@ from palyra.daemon.errors import (
     CapabilityApprovalRequired,
     Conflict,
     DowngradeRefused,
+    PublisherMismatch,
     QuarantineRequired,
     RegistryError,
     SkillNotInstalled,
@@ -84,6 +85,13 @@ def capability_increase(old: CapabilityGrants, new: CapabilityGrants) -> dict[st
         for name, (before, after) in pairs.items()
         if set(after) - set(before)
     }
+
+
+def approval_dropped(old: SkillManifest, new: SkillManifest) -> list[str]:
+    """Tools that needed an operator's approval in ``old`` and no longer do in ``new``: less
+    oversight is held for the operator like more capabilities are."""
+    gated = {tool.id for tool in old.tools if tool.risk.needs_approval}
+    return sorted(t.id for t in new.tools if t.id in gated and not t.risk.needs_approval)
 
 
 def _skill_event(record: SkillVersionRecord, **extra: Any) -> dict[str, Any]:
@@ -306,7 +314,16 @@ def _commit_install(
     principal: str,
 ) -> Outcome:
     m = checked.inspection.manifest
+    installed = tx.skill_versions(m.skill_id)
+    others = [r for r in installed if r.publisher != m.publisher]
+    if others:
+        raise PublisherMismatch(
+            f"{m.skill_id} is published by {others[0].publisher}; an artifact signed by "
+            f"{m.publisher} cannot install or update it (remove the skill to change publishers)"
+        )
     existing = tx.skill_version(m.skill_id, m.version)
+    if existing is None:  # 1.0.00 and +1.0.0 are 1.0.0: one version, one set of bytes
+        existing = next((r for r in installed if _semver(r.version) == _semver(m.version)), None)
     if existing is not None:
         same_content = (
             existing.payload_sha256 == checked.inspection.payload_sha256
@@ -315,7 +332,10 @@ def _commit_install(
         if same_content:  # byte-identical, or re-signed by the same key (a new signed_at)
             return Outcome(existing, details={"changed": False, "reason": "already_installed"})
         raise AlreadyInstalled(
-            f"{m.skill_id} {m.version} is already installed with different bytes "
+            f"{m.skill_id} {m.version} is already installed (as {existing.version}) with "
+            "different bytes (versions are immutable: publish a new version)"
+            if existing.version != m.version
+            else f"{m.skill_id} {m.version} is already installed with different bytes "
             "(versions are immutable: publish a new version)"
         )
     current_version = tx.current_version(m.skill_id)
@@ -330,14 +350,22 @@ def _commit_install(
                 f"{m.skill_id} {m.version} is older than the installed {current.version} "
                 "(pass --force to downgrade)"
             )
-        old = capability_grants_from_manifest(ctx.artifacts.load(current).manifest)
-        held = capability_increase(old, capability_grants_from_manifest(m)) or None
+        old_manifest = ctx.artifacts.load(current).manifest
+        old = capability_grants_from_manifest(old_manifest)
+        held = capability_increase(old, capability_grants_from_manifest(m))
+        dropped = approval_dropped(old_manifest, m)
+        if dropped:
+            held["approval_removed"] = dropped
+        held = held or None
     status, reason = _initial_status(ctx, checked, held, is_new=current is None)
     record = _new_record(ctx, checked, resolved, status, reason, principal)
     if held:
         record = replace(record, pending_capabilities=held)
     verb = "skill.updated" if current is not None else "skill.installed"
-    becomes_current = current is None or not held
+    # A held or quarantined update waits beside the version that runs: a publisher's bad
+    # update must not take a working skill down.
+    kept_back = bool(held) or status is SkillStatus.QUARANTINED
+    becomes_current = current is None or not kept_back
     tx.insert_skill_version(record)
     if becomes_current:
         tx.set_current(m.skill_id, m.version)
@@ -353,7 +381,7 @@ def _commit_install(
         current=becomes_current,
         pending_capabilities=held,
     )
-    tx.append_event("skill.update_held" if held else verb, principal, payload)
+    tx.append_event("skill.update_held" if current and kept_back else verb, principal, payload)
     if status is SkillStatus.QUARANTINED:
         tx.append_event("skill.quarantined", principal, _skill_event(record))
     final = tx.skill_version(m.skill_id, m.version)

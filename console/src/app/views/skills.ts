@@ -112,7 +112,7 @@ function installPanel(state: State): HTMLElement {
     try {
       const bytes = await chosen.arrayBuffer();
       const installed = await state.api.install(bytes, tofu.checked);
-      const held = installed.pending_capabilities ? " — held: it asks for new capabilities (see Held updates)" : "";
+      const held = installed.pending_capabilities ? " — held: it asks for more than the running version (see Held updates)" : "";
       const same = installed.changed === false ? " (already installed, nothing changed)" : "";
       notify(`Installed ${installed.skill_id} ${installed.version}: ${installed.status}${same}${held}`, "success");
       form.reset();
