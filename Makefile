@@ -48,6 +48,7 @@ fuzz-smoke: $(STAMP) $(CONSOLE_STAMP)
 
 fuzz: $(STAMP) $(CONSOLE_STAMP)
 	$(BIN)/python fuzz/run_all.py --seconds $(or $(FUZZ_SECONDS),600) --a2ui-runs $(or $(A2UI_FUZZ_RUNS),200000)
+	CRASH_TRIALS=$(or $(CRASH_TRIALS),50) $(BIN)/pytest -q -s tests/test_daemon_crash.py
 
 test: lint typecheck console-test console unit fuzz-smoke
 

@@ -1,8 +1,9 @@
 """One service operation in a process of its own, for ``test_daemon_crash`` to SIGKILL.
 
 Usage: ``python daemon_crash_child.py <state_root> <operation> [args...]`` where operation is
-``install <artifact>``, ``update <registry_dir> <skill_id>``, ``enable <skill_id> <version>``
-or ``remove <skill_id>``. Prints ``READY`` once the service is open (imports and recovery
+``install <artifact>``, ``update <registry_dir> <skill_id>``, ``enable <skill_id> <version>``,
+``remove <skill_id>``, ``secret <scope> <key> <value>`` (a vault write) or ``hook <event>``
+(an operator's hook dispatch). Prints ``READY`` once the service is open (imports and recovery
 are done, so the parent's random kill lands in the operation itself), then ``DONE <seconds>``
 with the operation's own duration.
 
@@ -32,6 +33,10 @@ def main(argv: list[str]) -> int:
         service.enable(args[0], args[1], approve_capabilities=True)
     elif operation == "remove":
         service.remove(args[0])
+    elif operation == "secret":
+        service.set_secret(args[0], args[1], args[2].encode())
+    elif operation == "hook":
+        service.fire_hook(args[0], {})
     else:
         print(f"unknown operation {operation}", file=sys.stderr)
         return 2

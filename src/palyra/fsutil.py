@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from palyra.errors import IoFailure
@@ -26,10 +28,31 @@ def atomic_write(path: Path, data: bytes, *, mode: int) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_directory(path.parent)
     except OSError as exc:
         raise IoFailure(f"cannot write {path}: {exc.strerror}") from None
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (the entry itself lives in the directory)."""
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created 0600): serialises writers across
+    threads and processes."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise IoFailure(f"cannot lock {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from palyra.daemon.artifacts import ArtifactCache
 from palyra.daemon.config import DaemonConfig, load_config
 from palyra.errors import IoFailure
+from palyra.fsutil import exclusive_lock
 from palyra.paths import resolve_trust_store
 from palyra.runtime.vault import EncryptedFileVault
 from palyra.skills.audit import AuditPolicy, Blocklist
@@ -52,6 +53,13 @@ class ServiceContext:
         self.listeners: list[EventListener] = []
         self._sandbox: Sandbox | None = None
         self._sandbox_lock = threading.Lock()
+
+    # ---- vault ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def vault_edit(self) -> Iterator[EncryptedFileVault]:
+        """The vault, with its writers (and recovery) serialised across processes."""
+        with exclusive_lock(self.state_root / "vault" / ".lock"):
+            yield self.vault
 
     # ---- trust store ------------------------------------------------------------------------
     def trust_store(self) -> TrustStore:

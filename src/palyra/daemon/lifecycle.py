@@ -639,7 +639,30 @@ def recover(ctx: ServiceContext) -> dict[str, Any]:
         if not known and ctx.pin(record.publisher, record.public_key_hex):
             pinned.append(record.publisher)
         _mark_pinned(ctx, record)
-    return {"orphans_removed": removed, "pins_restored": pinned}
+    return {"orphans_removed": removed, "pins_restored": pinned, "vault": recover_vault(ctx)}
+
+
+VAULT_EVENTS = ("secret.set", "secret.deleted")
+
+
+def recover_vault(ctx: ServiceContext) -> str | None:
+    """Finish or undo a vault write a crash interrupted: a staged vault whose digest is in
+    the journal was committed there (roll forward), any other is discarded (roll back)."""
+    with ctx.vault_edit() as vault:
+        digest = vault.staged_digest()
+        if digest is None:
+            return None
+        with ctx.store.read() as tx:
+            journaled = any(
+                event.payload.get("vault_sha256") == digest
+                for kind in VAULT_EVENTS
+                for event in tx.events(0, 1_000_000, kind)
+            )
+        if journaled:
+            vault.commit_staged()
+            return "committed"
+        vault.discard_staged()
+        return "discarded"
 
 
 # ---- reading ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from palyra.daemon.lifecycle import Outcome
 from palyra.daemon.runner import CallRequest, Runner
 from palyra.daemon.sources import Promise, ResolvedArtifact, from_file, from_registry_dir
 from palyra.errors import NotFoundError, PalyraError, UsageError
-from palyra.runtime.vault import VaultError, secret_ref
+from palyra.runtime.vault import EncryptedFileVault, VaultError, secret_ref
 from palyra.skills.grants import capability_grants_from_manifest
 from palyra.store.base import ApprovalRecord, ApprovalState, SkillVersionRecord
 from palyra.store.journal_chain import verify_chain
@@ -425,9 +425,9 @@ class Service:
         ref = secret_ref(scope, key)
         if not value:
             raise VaultError("a secret value must not be empty")
-        self.ctx.vault.set(scope, key, value)
-        with self.ctx.store.write() as tx:
-            tx.append_event("secret.set", principal, {"secret": ref})
+        with self.ctx.vault_edit() as vault:
+            vault.stage(scope, key, value)
+            self._commit_vault(vault, "secret.set", principal, ref)
         return {"secret": ref, "set": True}
 
     def list_secrets(self) -> dict[str, Any]:
@@ -436,11 +436,24 @@ class Service:
 
     def delete_secret(self, scope: str, key: str, *, principal: str = "operator") -> dict[str, Any]:
         ref = secret_ref(scope, key)
-        if not self.ctx.vault.delete(scope, key):
-            raise NotFoundError(f"no secret {ref}")
-        with self.ctx.store.write() as tx:
-            tx.append_event("secret.deleted", principal, {"secret": ref})
+        with self.ctx.vault_edit() as vault:
+            if not vault.stage(scope, key, None):
+                raise NotFoundError(f"no secret {ref}")
+            self._commit_vault(vault, "secret.deleted", principal, ref)
         return {"secret": ref, "deleted": True}
+
+    def _commit_vault(self, vault: EncryptedFileVault, kind: str, principal: str, ref: str) -> None:
+        """Journal the staged vault (its digest ties the entry to the file), then commit it:
+        the journal entry is the commit point (see ``lifecycle.recover_vault``)."""
+        try:
+            with self.ctx.store.write() as tx:
+                tx.append_event(
+                    kind, principal, {"secret": ref, "vault_sha256": vault.staged_digest()}
+                )
+        except BaseException:
+            vault.discard_staged()
+            raise
+        vault.commit_staged()
 
     # ---- the generic palyra.plugin.run input --------------------------------------------------
     def plugin_run(

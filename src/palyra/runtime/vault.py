@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import hashlib
 import json
 import os
 import secrets as pysecrets
@@ -21,7 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from palyra.errors import IoFailure, PalyraError
-from palyra.fsutil import atomic_write
+from palyra.fsutil import atomic_write, fsync_directory
 from palyra.skills.errors import ManifestValidationError
 from palyra.skills.values import identifier, secret_scope
 
@@ -153,12 +155,13 @@ class EncryptedFileVault:
         return {str(k): str(v) for k, v in document.items()}
 
     def _save(self, key: bytes, values: dict[str, str]) -> None:
+        self._write(self.path, key, values)
+
+    def _write(self, path: Path, key: bytes, values: dict[str, str]) -> None:
         nonce = pysecrets.token_bytes(_NONCE)
         plain = json.dumps(values, sort_keys=True).encode()
         self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(
-            self.path, _MAGIC + nonce + AESGCM(key).encrypt(nonce, plain, _MAGIC), mode=0o600
-        )
+        atomic_write(path, _MAGIC + nonce + AESGCM(key).encrypt(nonce, plain, _MAGIC), mode=0o600)
 
     def get(self, scope: str, key: str) -> bytes | None:
         with self._lock:
@@ -175,6 +178,57 @@ class EncryptedFileVault:
             values = self._load(vault_key)
             values[ref] = base64.b64encode(value).decode()
             self._save(vault_key, values)
+
+    # ---- two-phase writes (the daemon's journal is the commit record) -----------------------
+    # A staged change is the whole next vault, encrypted, in ``secrets.vault.pending``; the
+    # caller journals it (with :meth:`staged_digest`) and then commits it. A crash before the
+    # journal entry commits leaves the old vault (recovery discards the pending file), after
+    # it the new one (recovery commits it): never a change without its entry, or the reverse.
+
+    @property
+    def pending_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".pending")
+
+    def stage(self, scope: str, key: str, value: bytes | None) -> bool:
+        """Stage setting (``value``) or deleting (``None``) one secret; False when deleting a
+        secret that does not exist (nothing staged)."""
+        ref = secret_ref(scope, key)
+        if value is not None and len(value) > MAX_SECRET_BYTES:
+            raise VaultError(f"secret values are limited to {MAX_SECRET_BYTES} bytes")
+        with self._lock:
+            vault_key = self._key(create=value is not None)
+            values = self._load(vault_key)
+            if value is None:
+                if values.pop(ref, None) is None or vault_key is None:
+                    return False
+            else:
+                values[ref] = base64.b64encode(value).decode()
+            assert vault_key is not None
+            self._write(self.pending_path, vault_key, values)
+            return True
+
+    def staged_digest(self) -> str | None:
+        """SHA-256 of the staged vault file (unique: every write has a fresh nonce)."""
+        try:
+            return hashlib.sha256(self.pending_path.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise IoFailure(f"cannot read the staged vault: {exc.strerror}") from None
+
+    def commit_staged(self) -> None:
+        with self._lock:
+            try:
+                os.replace(self.pending_path, self.path)
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                raise IoFailure(f"cannot commit the vault: {exc.strerror}") from None
+            fsync_directory(self._directory)
+
+    def discard_staged(self) -> None:
+        with self._lock, contextlib.suppress(FileNotFoundError):
+            self.pending_path.unlink()
 
     def delete(self, scope: str, key: str) -> bool:
         with self._lock:
