@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean console console-test fuzz fuzz-smoke
+.PHONY: run test lint typecheck unit bench report clean console console-test fuzz fuzz-smoke
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/verify.py
 	$(BIN)/python benchmarks/runtime.py
 	$(BIN)/python benchmarks/http.py
+	$(BIN)/python benchmarks/load.py
+
+# Every benchmark again, several times, into docs/performance.md (several minutes; run on a quiet machine).
+report: $(STAMP)
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) build .palyra-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis console/node_modules

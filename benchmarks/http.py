@@ -17,7 +17,8 @@ The load generator is one asyncio loop with ``httpx.AsyncClient``s in this proce
 daemon runs in a child process. Both share this machine's CPUs, so on a 2-core box the ping
 baseline is partly bounded by the generator: the CPU-per-call columns say how much.
 
-Run: ``.venv/bin/python benchmarks/http.py [--seconds N]`` (N per measurement, default 3).
+Run: ``.venv/bin/python benchmarks/http.py [--seconds N] [--json PATH]`` (N per measurement,
+default 3; ``--json``: the same figures, machine-readable, for ``benchmarks/report.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from pathlib import Path
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     del sys.path[0]
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+# Appended, not first: ``results`` is found here while ``http`` stays the standard library's.
+sys.path.append(str(Path(__file__).resolve().parent))
 
 import argparse
 import asyncio
@@ -48,6 +51,7 @@ import httpx
 
 import daemon_fixtures as df
 from palyra.daemon.auth import load_or_create_token, running_daemon
+from results import Results
 
 API = "/api/v1"
 CONCURRENCY = (1, 8, 32)
@@ -68,6 +72,8 @@ Daemon(Path(sys.argv[1]), host="127.0.0.1", port=0, mounts=(http_mount,)).run()
 """
 
 Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+RESULTS = Results("http")  # what ``--json`` writes
 
 
 @dataclass
@@ -235,7 +241,48 @@ def report(clients_count: int, tallies: dict[str, Tally]) -> float:
             print(f"        not 2xx: {count} x {answer}")
     ratio = tallies["echo"].rate / tallies["ping"].rate if tallies["ping"].rate else 0.0
     print(f"  ratio echo/ping calls/s: {ratio:.2f}")
+    record(clients_count, tallies, ratio)
     return ratio
+
+
+def record(clients_count: int, tallies: dict[str, Tally], ratio: float) -> None:
+    """The figures ``report`` printed, for ``--json``."""
+    section = f"{clients_count} concurrent client{'s' if clients_count > 1 else ''}"
+    for name, tally in tallies.items():
+        calls = max(tally.calls, 1)
+        key = f"c{clients_count}.{name}"
+        RESULTS.figure(f"{key}.rate", section, f"{name} throughput", tally.rate, "calls/s")
+        for q in (50, 99):
+            value = tally.percentile(q / 100) * 1e3
+            RESULTS.figure(f"{key}.p{q}", section, f"{name} p{q} latency", value, "ms")
+        RESULTS.figure(
+            f"{key}.not_2xx", section, f"{name} answers other than 2xx", tally.calls - tally.ok, ""
+        )
+        for side, cpu in (("daemon", tally.server_cpu), ("load generator", tally.client_cpu)):
+            RESULTS.figure(
+                f"{key}.cpu_{side.split()[0]}",
+                section,
+                f"{name} CPU per call, {side}",
+                cpu / calls * 1e6,
+                "µs",
+            )
+    RESULTS.ratio(
+        f"c{clients_count}.ratio",
+        section,
+        "echo / ping calls/s",
+        ratio,
+        baseline="GET /api/v1/ping (authenticated no-op), same clients, alternating slices",
+        target=f">= {TARGET_RATIO}" if clients_count == TARGET_CLIENTS else None,
+    )
+    ping_p50 = tallies["ping"].percentile(0.5)
+    if ping_p50 > 0:
+        RESULTS.ratio(
+            f"c{clients_count}.p50_ratio",
+            section,
+            "echo / ping p50 latency",
+            tallies["echo"].percentile(0.5) / ping_p50,
+            baseline="GET /api/v1/ping p50, same clients, alternating slices",
+        )
 
 
 def check_echo(url: str, token: str) -> None:
@@ -253,6 +300,7 @@ def main() -> int:
     parser.add_argument(
         "--seconds", type=float, default=3.0, help="seconds per route and concurrency"
     )
+    parser.add_argument("--json", type=Path, help="also write the figures here (report.py)")
     args = parser.parse_args()
     cpus = os.cpu_count() or 1
     print(
@@ -293,6 +341,7 @@ def main() -> int:
         f" {ratios[TARGET_CLIENTS]:.2f} — {'met' if met else 'NOT met'}"
         + ("" if cpus > 2 else f" (on {cpus} shared CPUs)")
     )
+    RESULTS.write(args.json)
     return 0
 
 

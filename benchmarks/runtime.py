@@ -12,7 +12,8 @@
    wasmtime compile, ~14 s) vs warm (a new Sandbox on the same directory: deserialisation),
    for the component and for the core-module echo.
 
-Run: ``.venv/bin/python benchmarks/runtime.py [--quick] [--skip-cold-compile] [--only 6,7]``.
+Run: ``.venv/bin/python benchmarks/runtime.py [--quick] [--skip-cold-compile] [--only 6,7]
+[--json PATH]`` (``--json``: the same figures, machine-readable, for ``benchmarks/report.py``).
 The component is built once into ``build/bench-cache`` (componentize-py, ~10 s) and compiled
 once into its compile cache; later runs reuse both.
 """
@@ -38,6 +39,7 @@ from palyra.runtime import errors
 from palyra.runtime.limits import RuntimeLimits
 from palyra.runtime.sandbox import Sandbox
 from palyra.skills.constants import COMPONENT_MAGIC
+from results import Results, spread
 
 ECHO_WAT = """
 (module
@@ -103,6 +105,22 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH_CACHE = REPO / "build" / "bench-cache"
 ECHO_GUEST = Path(__file__).resolve().parent / "guests" / "echo"
 ECHO_VALUE = {"text": "x" * 48}  # what both echoes get and must return unchanged
+
+# What ``--json`` writes: every section records the figures it prints.
+RESULTS = Results("runtime")
+S1 = "1. echo of 64 B"
+S2 = "2. first call in a new process, compile cache cold vs warm"
+S3 = "3. CPU-bound guests, two threads vs one"
+S4 = "4. timeout precision"
+S5 = "5. fuel + epoch overhead on a compute loop"
+S6 = "6. echo per call, Python component vs core module"
+S7 = "7. first call of a new Sandbox, compile cache cold vs warm"
+
+
+def record_us(key: str, section: str, label: str, samples: list[float]) -> None:
+    """Median and within-run spread of per-call seconds, recorded in µs."""
+    low, high = spread(samples, 1e6)
+    RESULTS.figure(key, section, label, statistics.median(samples) * 1e6, "µs", low=low, high=high)
 
 
 def timed(fn: Callable[[], object], rounds: int, inner: int) -> list[float]:
@@ -215,6 +233,28 @@ def bench_echo(rounds: int, inner: int) -> None:
     ratio = statistics.median(results["ours"]) / statistics.median(results["extism"])
     raw_ratio = statistics.median(results["ours"]) / statistics.median(results["raw"])
     print(f"  ratio palyra/Extism: {ratio:.2f} (target <= 1.0); palyra/raw: {raw_ratio:.2f}")
+    for key, label in (
+        ("ours", "palyra (fresh store, fuel+epoch+limits)"),
+        ("extism", "Extism Python host (reused instance)"),
+        ("raw", "raw wasmtime-py public API (fresh store)"),
+        ("floor", "native floor of a fresh store, no I/O"),
+    ):
+        record_us(f"echo.{key}", S1, label, results[key])
+    RESULTS.ratio(
+        "echo.ratio_extism",
+        S1,
+        "palyra / Extism",
+        ratio,
+        baseline="Extism's Python host, same echo",
+        target="<= 1.0",
+    )
+    RESULTS.ratio(
+        "echo.ratio_raw",
+        S1,
+        "palyra / raw wasmtime-py",
+        raw_ratio,
+        baseline="raw wasmtime-py public API, fresh store",
+    )
 
 
 def bench_cold_warm(tmp: Path) -> None:
@@ -263,6 +303,24 @@ def bench_cold_warm(tmp: Path) -> None:
         f"{statistics.median(w[1] for w in warm) * 1e3:.1f} ms)"
     )
     print(f"  ratio cold/warm (first call): {first_cold / first_warm:.1f}x")
+    for key, label, samples in (("cold", "cold cache", cold), ("warm", "warm cache", warm)):
+        firsts = [sample[0] * 1e3 for sample in samples]
+        RESULTS.figure(
+            f"cold_warm.{key}",
+            S2,
+            f"first call, {label}",
+            statistics.median(firsts),
+            "ms",
+            low=min(firsts),
+            high=max(firsts),
+        )
+    RESULTS.ratio(
+        "cold_warm.ratio",
+        S2,
+        "cold / warm (first call)",
+        first_cold / first_warm,
+        baseline="first call with the compile cache warm",
+    )
 
 
 def _scaling(work: Callable[[int], None], calls: int) -> float:
@@ -315,6 +373,21 @@ def bench_threads(calls: int, trials: int) -> None:
         f"  bare wasmtime (machine ceiling): median {statistics.median(bare_ratios):.2f}, "
         f"best {max(bare_ratios):.2f}"
     )
+    RESULTS.ratio(
+        "threads.palyra",
+        S3,
+        "palyra throughput, two threads / one",
+        statistics.median(ours_ratios),
+        baseline="one thread, same guest",
+        target=">= 1.8",
+    )
+    RESULTS.ratio(
+        "threads.bare",
+        S3,
+        "bare wasmtime throughput, two threads / one (machine ceiling)",
+        statistics.median(bare_ratios),
+        baseline="one thread, same guest, bare engine",
+    )
 
 
 def bench_timeouts(repeats: int) -> None:
@@ -331,6 +404,15 @@ def bench_timeouts(repeats: int) -> None:
         print(
             f"  {budget:5d} ms budget: fired +{statistics.median(overshoot):.2f} ms "
             f"(min {min(overshoot):+.2f}, max {max(overshoot):+.2f}; target +15)"
+        )
+        RESULTS.figure(
+            f"timeout.{budget}",
+            S4,
+            f"{budget} ms budget: fired after the budget by",
+            statistics.median(overshoot),
+            "ms",
+            low=min(overshoot),
+            high=max(overshoot),
         )
 
 
@@ -359,6 +441,17 @@ def bench_fuel_overhead(rounds: int) -> None:
     print(f"  fuel+epoch: {statistics.median(ours_t) * 1e3:8.2f} ms")
     print(f"  neither:    {statistics.median(bare_t) * 1e3:8.2f} ms")
     print(f"  overhead ratio: {statistics.median(ours_t) / statistics.median(bare_t):.2f}")
+    for key, label, samples in (("ours", "fuel+epoch", ours_t), ("bare", "neither", bare_t)):
+        low, high = spread(samples, 1e3)
+        median = statistics.median(samples) * 1e3
+        RESULTS.figure(f"fuel.{key}", S5, label, median, "ms", low=low, high=high)
+    RESULTS.ratio(
+        "fuel.ratio",
+        S5,
+        "fuel+epoch / neither",
+        statistics.median(ours_t) / statistics.median(bare_t),
+        baseline="the same loop on an engine with neither",
+    )
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -421,6 +514,23 @@ def bench_component_calls(component: bytes, rounds: int, inner: int) -> None:
     median = statistics.median(samples["component"]) / statistics.median(samples["core"])
     p95 = percentile(samples["component"], 0.95) / percentile(samples["core"], 0.95)
     print(f"  ratio component/core: median {median:.0f}x, p95 {p95:.0f}x")
+    for key, label in (("core", "core-module echo"), ("component", "component echo")):
+        record_us(f"component.{key}", S6, f"{label}, median", samples[key])
+        RESULTS.figure(
+            f"component.{key}_p95",
+            S6,
+            f"{label}, p95",
+            percentile(samples[key], 0.95) * 1e6,
+            "µs",
+        )
+    for key, label, value in (("median", "median", median), ("p95", "p95", p95)):
+        RESULTS.ratio(
+            f"component.ratio_{key}",
+            S6,
+            f"component / core, {label}",
+            value,
+            baseline="core-module echo, same sandbox",
+        )
 
 
 def _first_call(cache: Path, wasm: bytes, tool: str) -> tuple[float, dict[str, int]]:
@@ -452,6 +562,25 @@ def bench_first_call(component: bytes, tmp: Path, *, cold_component: bool, repea
     print(f"  core-module echo, warm: {statistics.median(warm_core) * 1e3:9.2f} ms")
     ratio = statistics.median(cold_core) / statistics.median(warm_core)
     print(f"  ratio cold/warm: {ratio:.1f}x (median of {repeats})")
+    for key, label, samples in (("cold", "cold", cold_core), ("warm", "warm", warm_core)):
+        low, high = spread(samples, 1e3)
+        median = statistics.median(samples) * 1e3
+        RESULTS.figure(
+            f"first_call.core_{key}",
+            S7,
+            f"core-module echo, {label}",
+            median,
+            "ms",
+            low=low,
+            high=high,
+        )
+    RESULTS.ratio(
+        "first_call.core_ratio",
+        S7,
+        "core-module echo, cold / warm",
+        ratio,
+        baseline="warm compile cache",
+    )
 
     if cold_component:
         cache = tmp / "component"
@@ -469,8 +598,25 @@ def bench_first_call(component: bytes, tmp: Path, *, cold_component: bool, repea
     if cold_component:
         print(f"  component, cold:        {cold:9.2f} s (wasmtime compile + writing the cache)")
     print(f"  component, warm:        {statistics.median(warm):9.2f} s (median of {repeats})")
+    RESULTS.figure(
+        "first_call.component_warm",
+        S7,
+        "component, warm",
+        statistics.median(warm),
+        "s",
+        low=min(warm),
+        high=max(warm),
+    )
     if cold_component:
         print(f"  ratio cold/warm: {cold / statistics.median(warm):.0f}x")
+        RESULTS.figure("first_call.component_cold", S7, "component, cold", cold, "s")
+        RESULTS.ratio(
+            "first_call.component_ratio",
+            S7,
+            "component, cold / warm",
+            cold / statistics.median(warm),
+            baseline="warm compile cache",
+        )
 
 
 def main() -> int:
@@ -484,6 +630,7 @@ def main() -> int:
     parser.add_argument(
         "--only", default="", help="comma-separated section numbers to run (default: all)"
     )
+    parser.add_argument("--json", type=Path, help="also write the figures here (report.py)")
     args = parser.parse_args()
     only = {int(item) for item in args.only.split(",") if item.strip()}
 
@@ -516,6 +663,7 @@ def main() -> int:
                     cold_component=not args.skip_cold_compile,
                     repeats=3 if args.quick else 5,
                 )
+    RESULTS.write(args.json)
     return 0
 
 

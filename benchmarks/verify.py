@@ -3,7 +3,8 @@
 Both figures are measured in the same run, interleaved, so the ratio holds on a noisy shared
 machine. Target (issue "Foundation"): verify / hashlib <= 2.0 for a 16 MiB module.
 
-Run: ``make bench`` or ``.venv/bin/python benchmarks/verify.py [--rounds N]``.
+Run: ``make bench`` or ``.venv/bin/python benchmarks/verify.py [--rounds N] [--json PATH]``
+(``--json``: the same figures, machine-readable, for ``benchmarks/report.py``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from palyra.skills.build import build_signed_skill_artifact
 from palyra.skills.constants import MAX_ENTRY_BYTES
 from palyra.skills.keys import SigningKey
 from palyra.skills.trust import TrustStore
 from palyra.skills.verify import verify_skill_artifact
+from results import Results, spread
 
 MANIFEST = """\
 skill_id = "bench.big"
@@ -55,7 +58,7 @@ def measure(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def bench(label: str, module: bytes, rounds: int) -> float:
+def bench(label: str, module: bytes, rounds: int, results: Results, prefix: str) -> float:
     key = SigningKey(bytes([7]) * 32)
     artifact = build_signed_skill_artifact(MANIFEST, [("big.wasm", module)], key).artifact
     store = TrustStore()
@@ -75,22 +78,53 @@ def bench(label: str, module: bytes, rounds: int) -> float:
     print(f"  verify (inspect + signature + integrity + trust): {median_ms(verify_times)}")
     print(f"  hashlib.sha256 over the artifact bytes:          {median_ms(hash_times)}")
     print(f"  ratio verify/hashlib: {ratio:.2f}")
+    section = f"{label}, module {len(module) / 2**20:.2f} MiB"
+    for name, what, samples in (
+        ("verify", "verify (inspect + signature + integrity + trust)", verify_times),
+        ("hashlib", "hashlib.sha256 over the artifact bytes", hash_times),
+    ):
+        low, high = spread(samples, 1e3)
+        median = statistics.median(samples) * 1e3
+        results.figure(f"{prefix}.{name}", section, what, median, "ms", low=low, high=high)
+    results.ratio(
+        f"{prefix}.ratio",
+        section,
+        "verify / hashlib",
+        ratio,
+        baseline="hashlib.sha256 over the same artifact bytes",
+        target="<= 2.0" if prefix == "incompressible" else None,
+    )
     return ratio
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--json", type=Path, help="also write the figures here (report.py)")
     args = parser.parse_args()
+    results = Results("verify")
     size = MAX_ENTRY_BYTES - 4096
     incompressible = os.urandom(size)
-    ratio = bench("near-limit module, incompressible (target <= 2.0)", incompressible, args.rounds)
+    ratio = bench(
+        "near-limit module, incompressible (target <= 2.0)",
+        incompressible,
+        args.rounds,
+        results,
+        "incompressible",
+    )
     # Real WebAssembly compresses about 3:1; inflating Huffman-coded data costs far more than
     # copying stored blocks, so this case is reported for honesty, without a target.
     skewed = random.Random(7).choices(range(256), weights=[1 / (i + 1) for i in range(256)], k=size)
-    bench("near-limit module, compressible ~1.4:1 (informational)", bytes(skewed), args.rounds)
+    bench(
+        "near-limit module, compressible ~1.4:1 (informational)",
+        bytes(skewed),
+        args.rounds,
+        results,
+        "compressible",
+    )
     verdict = "meets" if ratio <= 2.0 else "MISSES"
     print(f"\nverify/hashlib ratio {ratio:.2f} {verdict} the <= 2.0 target")
+    results.write(args.json)
     return 0
 
 
