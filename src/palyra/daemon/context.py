@@ -7,7 +7,6 @@ edits take an advisory file lock: the daemon and a local CLI may both pin keys.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -68,21 +67,12 @@ class ServiceContext:
     @contextlib.contextmanager
     def trust_edit(self) -> Iterator[TrustStore]:
         """Load, let the caller edit, save atomically — under an exclusive file lock."""
-        lock_path = self.trust_path.with_name(self.trust_path.name + ".lock")
-        try:
-            lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise IoFailure(f"cannot lock {self.trust_path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive_lock(self.trust_path.with_name(self.trust_path.name + ".lock")):
             store = TrustStore.load(self.trust_path)
             before = store.to_bytes()
             yield store
             if store.to_bytes() != before:
                 store.save(self.trust_path)
-        finally:
-            os.close(fd)
 
     def pin(self, publisher: str, key_hex: str) -> bool:
         """Pin a TOFU key unless this publisher is already allowlisted or pinned."""
