@@ -331,11 +331,9 @@ def _commit_install(
         )
         if same_content:  # byte-identical, or re-signed by the same key (a new signed_at)
             return Outcome(existing, details={"changed": False, "reason": "already_installed"})
+        spelt = "" if existing.version == m.version else f" (as {existing.version})"
         raise AlreadyInstalled(
-            f"{m.skill_id} {m.version} is already installed (as {existing.version}) with "
-            "different bytes (versions are immutable: publish a new version)"
-            if existing.version != m.version
-            else f"{m.skill_id} {m.version} is already installed with different bytes "
+            f"{m.skill_id} {m.version} is already installed{spelt} with different bytes "
             "(versions are immutable: publish a new version)"
         )
     current_version = tx.current_version(m.skill_id)

@@ -44,6 +44,12 @@ class Service:
         for event, payload in outcome.events:
             self.ctx.fire(event, payload)
 
+    def _announced(self, outcome: Outcome) -> dict[str, Any]:
+        """Tell listeners about a committed change to one version, and describe that version."""
+        self._done(outcome)
+        assert outcome.record is not None
+        return self._entry(outcome.record)
+
     def _entry(self, record: SkillVersionRecord) -> dict[str, Any]:
         body = record.to_json()
         manifest = lifecycle.manifest_of(self.ctx, record)
@@ -152,9 +158,7 @@ class Service:
             require_installed=update,
             principal=principal,
         )
-        self._done(outcome)
-        assert outcome.record is not None
-        return {**self._entry(outcome.record), **outcome.details}
+        return {**self._announced(outcome), **outcome.details}
 
     # ---- daemon -------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -201,9 +205,7 @@ class Service:
             principal,
             approve_capabilities=approve_capabilities,
         )
-        self._done(outcome)
-        assert outcome.record is not None
-        return self._entry(outcome.record)
+        return self._announced(outcome)
 
     def disable(
         self,
@@ -214,9 +216,7 @@ class Service:
         principal: str = "operator",
     ) -> dict[str, Any]:
         outcome = lifecycle.disable(self.ctx, skill_id, version, reason, principal)
-        self._done(outcome)
-        assert outcome.record is not None
-        return self._entry(outcome.record)
+        return self._announced(outcome)
 
     def quarantine(
         self,
@@ -227,25 +227,19 @@ class Service:
         principal: str = "operator",
     ) -> dict[str, Any]:
         outcome = lifecycle.quarantine(self.ctx, skill_id, version, reason, principal)
-        self._done(outcome)
-        assert outcome.record is not None
-        return self._entry(outcome.record)
+        return self._announced(outcome)
 
     def verify(
         self, skill_id: str, version: str | None = None, *, principal: str = "operator"
     ) -> dict[str, Any]:
         outcome = lifecycle.verify_installed(self.ctx, skill_id, version, principal)
-        self._done(outcome)
-        assert outcome.record is not None
-        return {**self._entry(outcome.record), "result": outcome.details}
+        return {**self._announced(outcome), "result": outcome.details}
 
     def audit(
         self, skill_id: str, version: str | None = None, *, principal: str = "operator"
     ) -> dict[str, Any]:
         outcome = lifecycle.audit_installed(self.ctx, skill_id, version, principal)
-        self._done(outcome)
-        assert outcome.record is not None
-        return {**self._entry(outcome.record), "result": outcome.details}
+        return {**self._announced(outcome), "result": outcome.details}
 
     def reaudit(self) -> dict[str, Any]:
         outcomes = lifecycle.reaudit_all(self.ctx)

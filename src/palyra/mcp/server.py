@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -200,16 +199,10 @@ class _HttpEndpoint:
         await self.manager.handle_request(scope, receive, send)
 
 
-@contextlib.asynccontextmanager
-async def _sessions(manager: StreamableHTTPSessionManager) -> AsyncIterator[None]:
-    async with manager.run():
-        yield
-
-
 def http_mount(app: Starlette, service: Service) -> contextlib.AbstractAsyncContextManager[None]:
     """Serve ``service``'s MCP server over streamable HTTP at :data:`HTTP_PATH` of ``app``
     (kept out of the OpenAPI document); the returned context must be entered for the app's
     lifetime (the daemon's lifespan does) — it runs the sessions and the list watch."""
     manager = StreamableHTTPSessionManager(build_server(service))
     app.router.routes.append(Route(HTTP_PATH, _HttpEndpoint(manager), include_in_schema=False))
-    return _sessions(manager)
+    return manager.run()
