@@ -197,10 +197,8 @@ def test_approval_timeout(make: Make) -> None:
 
     async def scenario() -> None:
         async with h.connect() as client:
-            started = anyio.current_time()
             result = await client.call_tool("acme.guarded", {"text": "late"})
             assert error_kind(result) == "approval_timeout"
-            assert anyio.current_time() - started < 10
         expired = h.operator.list_approvals("expired")["approvals"]
         assert [a["tool_id"] for a in expired] == ["acme.guarded"]
 

@@ -34,7 +34,7 @@ Case file layout::
     [expect]             outcome (refused|ok), code, reason | reason_prefix, status,
                          connections (server -> exact TCP accepts; unlisted servers: 0),
                          decisions, resolver_calls, address ("none" = never connected),
-                         record_port, max_seconds, max_bytes_received, seen
+                         record_port, max_bytes_received, seen
                          (server -> {host, path, headers, headers_absent})
 """
 
@@ -111,7 +111,6 @@ _EXPECT = {
     "resolver_calls",
     "address",
     "record_port",
-    "max_seconds",
     "max_bytes_received",
     "seen",
 }
@@ -177,7 +176,6 @@ class Case:
     resolver_calls: int | None
     address: str | None
     record_port: str | int | None
-    max_seconds: float | None
     max_bytes_received: int | None
     seen: dict[str, Seen]
     source: Path
@@ -332,7 +330,6 @@ def load_case(path: Path) -> Case:
         resolver_calls=expect.get("resolver_calls"),
         address=expect.get("address"),
         record_port=expect.get("record_port"),
-        max_seconds=expect.get("max_seconds"),
         max_bytes_received=expect.get("max_bytes_received"),
         seen=seen,
         source=path,

@@ -240,7 +240,6 @@ class Observed:
     reason: str
     status: int | None
     records: list[dict[str, Any]]
-    seconds: float
     guest_message: str | None = None  # the component ABI's host-error message
 
 
@@ -271,8 +270,7 @@ def run_client(
         code, reason, status = None, "", response.status
     finally:
         ctx.close()
-    seconds = time.monotonic() - started
-    return Observed(code, reason, status, [r.to_json() for r in client.records], seconds)
+    return Observed(code, reason, status, [r.to_json() for r in client.records])
 
 
 def _last_reason(result: CallResult) -> str:
@@ -283,7 +281,6 @@ def _last_reason(result: CallResult) -> str:
 def run_component(case: Case, url: str, grants: CallGrants, guests: Guests) -> Observed:
     """End to end through a component guest: what a real skill sees (error kind + message)."""
     op = {"op": "http_fetch", "method": case.method, "url": url, "headers": case.headers}
-    started = time.monotonic()
     result = guests.component_box.run(
         guests.probe,
         input_value={"ops": [op]},
@@ -291,27 +288,24 @@ def run_component(case: Case, url: str, grants: CallGrants, guests: Guests) -> O
         grants=grants,
         limits=limits_for(case),
     )
-    seconds = time.monotonic() - started
     (outcome,) = result.output
     if "ok" in outcome:
-        return Observed(None, "", int(outcome["ok"]["status"]), result.egress, seconds)
+        return Observed(None, "", int(outcome["ok"]["status"]), result.egress)
     kind = str(outcome["err"])
     code = HostCode[kind.upper().replace("-", "_")]
-    return Observed(code, _last_reason(result), None, result.egress, seconds, outcome["message"])
+    return Observed(code, _last_reason(result), None, result.egress, outcome["message"])
 
 
 def run_core(case: Case, url: str, grants: CallGrants, guests: Guests) -> Observed:
     """End to end through the data ABI: the guest sees only the numeric return code."""
     request = {"method": case.method, "url": url, "headers": case.headers}
-    started = time.monotonic()
     result = guests.core_box.run(
         guests.core_module, input_value=request, grants=grants, limits=limits_for(case)
     )
-    seconds = time.monotonic() - started
     (value,) = result.output
     if value < 0:
-        return Observed(HostCode(value), _last_reason(result), None, result.egress, seconds)
-    return Observed(None, "", int(value), result.egress, seconds)
+        return Observed(HostCode(value), _last_reason(result), None, result.egress)
+    return Observed(None, "", int(value), result.egress)
 
 
 # -- the corpus -------------------------------------------------------------------------------
@@ -414,8 +408,6 @@ def check(
         assert observed.records[-1]["port"] == port, where
     if case.max_bytes_received is not None:
         assert observed.records[-1]["bytes_received"] <= case.max_bytes_received, where
-    if case.max_seconds is not None and driver == "client":
-        assert observed.seconds < case.max_seconds, where
     if case.resolver_calls is not None:
         assert resolver is not None, where
         assert len(resolver.calls) == case.resolver_calls, (where, resolver.calls)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -179,7 +178,6 @@ def test_hostile_case(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             assert failed == [], body["audit"]
 
         before = snapshot(root)
-        started = time.monotonic()
         try:
             receipt = bounded("call", lambda: service.run(SKILL_ID, case.tool, case.input))
         except PalyraError as exc:
@@ -190,8 +188,6 @@ def test_hostile_case(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                 f"{json.dumps(receipt['output'])[:300]}"
             )
             assert receipt["output"] == expect.output
-        elapsed = time.monotonic() - started
-        assert elapsed < 20, f"{case.name}: the call took {elapsed:.1f} s"
         assert expect.outcome is not None
         assert_only_one_event(root, before, expect.journal_kind, expect.outcome)
         check_control(service)
