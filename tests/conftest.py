@@ -13,6 +13,7 @@ import wasmtime
 
 from palyra.skills.build import BuildResult, build_signed_skill_artifact
 from palyra.skills.keys import SigningKey
+from pg_server import PgServer, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DIR = REPO / "examples" / "echo-http"
@@ -182,3 +183,19 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..
         return CliResult(code, out.getvalue(), err.getvalue())
 
     yield run
+
+
+# ---- PostgreSQL -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer]:
+    """A real PostgreSQL server for this test process (one per xdist worker)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres: PgServer) -> str:
+    """A fresh, empty database on that server."""
+    return postgres.fresh_database()

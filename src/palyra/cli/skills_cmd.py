@@ -11,7 +11,8 @@ from rich.table import Table
 
 from palyra.cli import authoring_cmd, lifecycle_cmd
 from palyra.cli.output import CliState, console, print_json, read_input_file
-from palyra.cli.trust_cmd import JsonOption, TrustStoreOption, store_path
+from palyra.cli.trust_cmd import JsonOption, TrustStoreOption, trust_home
+from palyra.daemon.trust_home import TrustHome
 from palyra.errors import PalyraError, UsageError
 from palyra.fsutil import atomic_write
 from palyra.skills.audit import AuditPolicy, AuditReport, Blocklist, CheckStatus, audit_verified
@@ -25,7 +26,7 @@ from palyra.skills.constants import (
 )
 from palyra.skills.inspect import inspect_skill_artifact
 from palyra.skills.keys import SigningKey
-from palyra.skills.trust import TrustStore, parse_trusted_publisher_flag
+from palyra.skills.trust import parse_trusted_publisher_flag
 from palyra.skills.verify import VerificationReport, verify_inspection
 
 app = typer.Typer(help="Build, verify, inspect and audit skills.", no_args_is_help=True)
@@ -190,16 +191,22 @@ def _verify(
     trust_store: Path | None,
     trusted_publisher: list[str] | None,
     allow_tofu: bool,
-) -> tuple[VerificationReport, TrustStore, Path]:
-    path = store_path(ctx, trust_store)
-    store = TrustStore.load(path)
+) -> tuple[VerificationReport, TrustHome]:
+    with trust_home(ctx, trust_store) as home:
+        store = home.load()
     # Flags are trusted for this command only: a copy, so they can never be saved.
     effective = store.with_extra_trust(
         parse_trusted_publisher_flag(flag) for flag in trusted_publisher or []
     )
     inspection = inspect_skill_artifact(_load_artifact(artifact))
     report = verify_inspection(inspection, effective, allow_tofu=allow_tofu)
-    return report, store, path
+    return report, home
+
+
+def _pin(ctx: typer.Context, trust_store: Path | None, report: VerificationReport) -> bool:
+    """Save a new TOFU pin (re-decided on the live store, under its lock)."""
+    with trust_home(ctx, trust_store) as home, home.edit() as live:
+        return report.apply_pin(live)
 
 
 def _grant_summary(report: VerificationReport) -> str:
@@ -218,7 +225,7 @@ def _grant_summary(report: VerificationReport) -> str:
     return "; ".join(parts) or "none"
 
 
-def _print_verification(report: VerificationReport, trust_path: Path, pinned: bool) -> None:
+def _print_verification(report: VerificationReport, trust_path: str, pinned: bool) -> None:
     m = report.inspection.manifest
     out = console()
     out.print(
@@ -245,14 +252,12 @@ def package_verify(
     json_output: JsonOption = False,
 ) -> None:
     """Verify integrity, signature and publisher trust; exit 0 only when accepted."""
-    report, store, path = _verify(ctx, artifact, trust_store, trusted_publisher, allow_tofu)
-    pinned = report.apply_pin(store)
-    if pinned:
-        store.save(path)
+    report, home = _verify(ctx, artifact, trust_store, trusted_publisher, allow_tofu)
+    pinned = _pin(ctx, trust_store, report)
     if json_output:
-        print_json({**report.to_json(), "trust_store": str(path)})
+        print_json({**report.to_json(), "trust_store": home.where})
         return
-    _print_verification(report, path, pinned)
+    _print_verification(report, home.where, pinned)
 
 
 @package_app.command("inspect")
@@ -330,14 +335,14 @@ def _verify_and_audit(
     trusted_publisher: list[str] | None,
     allow_tofu: bool,
     blocklist: Path | None,
-) -> tuple[AuditReport, Path]:
+) -> tuple[AuditReport, str]:
     """Verify and audit; a new TOFU pin is saved only when the audit passes."""
     policy = AuditPolicy(blocklist=_resolve_blocklist(ctx, blocklist))
-    verification, store, path = _verify(ctx, artifact, trust_store, trusted_publisher, allow_tofu)
+    verification, home = _verify(ctx, artifact, trust_store, trusted_publisher, allow_tofu)
     report = audit_verified(verification, policy)
-    if not report.should_quarantine and verification.apply_pin(store):
-        store.save(path)
-    return report, path
+    if not report.should_quarantine:
+        _pin(ctx, trust_store, verification)
+    return report, home.where
 
 
 def verify_and_audit(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,10 +12,12 @@ import typer
 from rich.table import Table
 
 from palyra.cli.output import CliState, console, print_json
+from palyra.daemon.trust_home import DatabaseTrustHome, FileTrustHome, TrustHome
 from palyra.errors import NotFoundError
 from palyra.paths import resolve_trust_store
 from palyra.skills.keys import key_id_for
 from palyra.skills.trust import TrustStore
+from palyra.store import DATABASE_URL_ENV, open_store
 
 app = typer.Typer(help="Manage trusted publisher keys and TOFU pins.", no_args_is_help=True)
 
@@ -25,9 +30,20 @@ TrustStoreOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def store_path(ctx: typer.Context, explicit: Path | None) -> Path:
+@contextlib.contextmanager
+def trust_home(ctx: typer.Context, explicit: Path | None) -> Iterator[TrustHome]:
+    """``--trust-store``'s file; else the shared database's document when
+    ``PALYRA_DATABASE_URL`` is set (what every daemon on it enforces); else the state
+    root's file."""
     state: CliState = ctx.obj
-    return resolve_trust_store(state.state_root, explicit)
+    if explicit is None and os.environ.get(DATABASE_URL_ENV, "").strip():
+        store = open_store(state.state_root)
+        try:
+            yield DatabaseTrustHome(store)
+        finally:
+            store.close()
+        return
+    yield FileTrustHome(resolve_trust_store(state.state_root, explicit))
 
 
 def _row(publisher: str, kind: str, key: str) -> dict[str, Any]:
@@ -54,11 +70,12 @@ def list_keys(
     ctx: typer.Context, trust_store: TrustStoreOption = None, json_output: JsonOption = False
 ) -> None:
     """Show allowlisted keys and TOFU pins."""
-    path = store_path(ctx, trust_store)
-    store = TrustStore.load(path)
+    with trust_home(ctx, trust_store) as home:
+        store = home.load()
+    path = home.where
     rows = _rows(store)
     if json_output:
-        print_json({"trust_store": str(path), **store.to_json(), "keys": rows})
+        print_json({"trust_store": path, **store.to_json(), "keys": rows})
         return
     out = console()
     if not rows:
@@ -72,12 +89,9 @@ def list_keys(
     out.print(table)
 
 
-def _save_and_report(
-    path: Path, store: TrustStore, action: str, json_output: bool, **fields: Any
-) -> None:
-    store.save(path)
+def _report(path: str, action: str, json_output: bool, **fields: Any) -> None:
     if json_output:
-        print_json({"action": action, "trust_store": str(path), **fields})
+        print_json({"action": action, "trust_store": path, **fields})
     else:
         details = " ".join(f"{key}={value}" for key, value in fields.items())
         console().print(f"trust.{action} {details} trust_store={path}")
@@ -92,13 +106,11 @@ def add(
     json_output: JsonOption = False,
 ) -> None:
     """Allowlist a publisher key (allowlisted keys win over TOFU pins)."""
-    path = store_path(ctx, trust_store)
-    store = TrustStore.load(path)
-    store.add_trusted_key(publisher, hexkey)
+    with trust_home(ctx, trust_store) as home, home.edit() as store:
+        store.add_trusted_key(publisher, hexkey)
     key = hexkey.strip().lower()
-    _save_and_report(
-        path,
-        store,
+    _report(
+        home.where,
         "added",
         json_output,
         publisher=publisher.strip(),
@@ -115,11 +127,10 @@ def remove(
     json_output: JsonOption = False,
 ) -> None:
     """Remove an allowlisted key, or every key of a publisher."""
-    path = store_path(ctx, trust_store)
-    store = TrustStore.load(path)
-    if not store.remove_trusted(publisher, hexkey):
-        raise NotFoundError(f"publisher '{publisher.strip()}' has no such allowlisted key")
-    _save_and_report(path, store, "removed", json_output, publisher=publisher.strip())
+    with trust_home(ctx, trust_store) as home, home.edit() as store:
+        if not store.remove_trusted(publisher, hexkey):
+            raise NotFoundError(f"publisher '{publisher.strip()}' has no such allowlisted key")
+    _report(home.where, "removed", json_output, publisher=publisher.strip())
 
 
 @app.command("unpin")
@@ -130,8 +141,7 @@ def unpin(
     json_output: JsonOption = False,
 ) -> None:
     """Forget a publisher's TOFU pin (the next verification may pin a new key)."""
-    path = store_path(ctx, trust_store)
-    store = TrustStore.load(path)
-    if not store.unpin(publisher):
-        raise NotFoundError(f"publisher '{publisher.strip()}' has no TOFU pin")
-    _save_and_report(path, store, "unpinned", json_output, publisher=publisher.strip())
+    with trust_home(ctx, trust_store) as home, home.edit() as store:
+        if not store.unpin(publisher):
+            raise NotFoundError(f"publisher '{publisher.strip()}' has no TOFU pin")
+    _report(home.where, "unpinned", json_output, publisher=publisher.strip())

@@ -20,7 +20,7 @@ from palyra.daemon.context import ServiceContext
 from palyra.daemon.errors import ApprovalDenied, ApprovalTimeout, Conflict
 from palyra.errors import NotFoundError, UsageError
 from palyra.store.base import ApprovalRecord, ApprovalState, SkillVersionRecord
-from palyra.store.sqlite import now_ms
+from palyra.store.sql import now_ms
 
 POLL_SECONDS = 0.2
 PREVIEW_CHARS = 400

@@ -1,10 +1,21 @@
-"""Installed artifacts on disk: ``<state>/skills/<skill_id>/<version>/artifact.palyra-skill``.
+"""Where installed artifacts live, and their verified, cached inspections.
 
-The database decides what is installed; a file without a row is an orphan left by a crash
-between writing the file and committing the row, and :func:`remove_orphans` deletes it.
-Artifacts are re-verified when loaded (hash against the installed record, then the full
-structural and signature check); the parsed result is cached per (path, size, mtime, inode)
-so a call does not pay for re-hashing a 30 MiB component that has not changed.
+Two homes, one interface (:class:`ArtifactStore`), chosen by the state store:
+
+* :class:`FileArtifacts` — a daemon on its own SQLite file keeps each artifact at
+  ``<state>/skills/<skill_id>/<version>/artifact.palyra-skill``. The database decides what
+  is installed; a file without a row is an orphan left by a crash between writing the file
+  and committing the row, and :meth:`FileArtifacts.remove_orphans` deletes it. The parsed
+  result is cached per (path, size, mtime, inode) so a call does not pay for re-hashing a
+  30 MiB component that has not changed, yet a file changed on disk is caught on the next
+  call.
+* :class:`DatabaseArtifacts` — daemons sharing one PostgreSQL keep artifacts in it,
+  content-addressed by SHA-256 and written in the same transaction as the installed row, so
+  every daemon can load what any daemon installed and a crash leaves no orphan to clean.
+
+Either way an artifact is verified whenever its bytes are read (hash against the installed
+record, then the full structural and signature check); only verified inspections are
+cached, in memory, per daemon — as is the compiled code built from them.
 """
 
 from __future__ import annotations
@@ -15,13 +26,16 @@ import hashlib
 import os
 import shutil
 import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from palyra.errors import IoFailure
 from palyra.skills.constants import MAX_ARTIFACT_BYTES
 from palyra.skills.errors import SkillError
 from palyra.skills.inspect import SkillInspection, inspect_skill_artifact
-from palyra.store.base import SkillVersionRecord
+from palyra.store.base import SkillVersionRecord, StateStore, Transaction
 
 ARTIFACT_NAME = "artifact.palyra-skill"
 _CACHE_LIMIT = 64
@@ -164,14 +178,104 @@ def remove_orphans(state_root: Path, installed: set[tuple[str, str]]) -> list[st
     return removed
 
 
-class ArtifactCache:
-    """Verified inspections of installed artifacts, keyed by the file's identity."""
+@dataclass(frozen=True)
+class StagedArtifact:
+    skill_id: str
+    version: str
+    sha256: str
+    data: bytes
+    path: Path | None = None  # the locked staging file (file artifacts only)
+
+
+class ArtifactStore(Protocol):
+    """Install: ``stage`` (outside any transaction), ``place`` (last step inside the
+    installing write transaction), ``discard`` (always, afterwards). Remove: ``unlink``
+    inside the removing transaction, ``unlinked`` after it commits."""
+
+    def stage(self, skill_id: str, version: str, data: bytes) -> StagedArtifact: ...
+    def place(self, staged: StagedArtifact, tx: Transaction) -> None: ...
+    def discard(self, staged: StagedArtifact) -> None: ...
+    def unlink(self, tx: Transaction, skill_id: str, versions: Iterable[str]) -> None: ...
+    def unlinked(self, skill_id: str, versions: Iterable[str]) -> None: ...
+    def remove_orphans(self, tx: Transaction, installed: set[tuple[str, str]]) -> list[str]:
+        """Recovery, under the write lock: drop what no installed row names."""
+        ...
+
+    def load(self, record: SkillVersionRecord) -> SkillInspection:
+        """The verified inspection of an installed version (cached while unchanged)."""
+        ...
+
+    def forget(self, skill_id: str, version: str) -> None: ...
+
+
+def _verified(record: SkillVersionRecord, data: bytes, where: str) -> SkillInspection:
+    if hashlib.sha256(data).hexdigest() != record.artifact_sha256:
+        raise ArtifactTampered(
+            f"installed artifact of {record.skill_id} {record.version} changed {where} "
+            "since it was verified"
+        )
+    inspection = inspect_skill_artifact(data)
+    if inspection.public_key_hex != record.public_key_hex:
+        raise ArtifactTampered(
+            f"installed artifact of {record.skill_id} {record.version} is signed by "
+            "another key than at install"
+        )
+    return inspection
+
+
+class _InspectionCache:
+    """Verified inspections by (skill, version), each with the identity it was verified at."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[object, SkillInspection]] = {}
+
+    def get(self, key: tuple[str, str], identity: object) -> SkillInspection | None:
+        with self._lock:
+            cached = self._entries.get(key)
+        return cached[1] if cached is not None and cached[0] == identity else None
+
+    def put(self, key: tuple[str, str], identity: object, inspection: SkillInspection) -> None:
+        with self._lock:
+            if len(self._entries) >= _CACHE_LIMIT:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (identity, inspection)
+
+    def forget(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+
+class FileArtifacts:
+    """Artifacts as files under the state root (one daemon, SQLite)."""
 
     def __init__(self, state_root: Path) -> None:
         self.state_root = state_root
-        self._lock = threading.Lock()
-        self._entries: dict[tuple[str, str], tuple[tuple[int, int, int, str], SkillInspection]] = {}
+        self._cache = _InspectionCache()
         self._paths: dict[tuple[str, str], str] = {}
+
+    def stage(self, skill_id: str, version: str, data: bytes) -> StagedArtifact:
+        path = stage_artifact(self.state_root, skill_id, version, data)
+        return StagedArtifact(skill_id, version, hashlib.sha256(data).hexdigest(), b"", path)
+
+    def place(self, staged: StagedArtifact, tx: Transaction) -> None:
+        assert staged.path is not None
+        place_staged(staged.path, staged.skill_id, staged.version, self.state_root)
+
+    def discard(self, staged: StagedArtifact) -> None:
+        assert staged.path is not None
+        discard_staged(staged.path)
+
+    def unlink(self, tx: Transaction, skill_id: str, versions: Iterable[str]) -> None:
+        """Files go after the commit (:meth:`unlinked`); a crash in between leaves orphans."""
+
+    def unlinked(self, skill_id: str, versions: Iterable[str]) -> None:
+        for version in versions:
+            self.forget(skill_id, version)
+            delete_artifact(self.state_root, skill_id, version)
+
+    def remove_orphans(self, tx: Transaction, installed: set[tuple[str, str]]) -> list[str]:
+        return remove_orphans(self.state_root, installed)
 
     def load(self, record: SkillVersionRecord) -> SkillInspection:
         key = (record.skill_id, record.version)
@@ -187,28 +291,69 @@ class ArtifactCache:
                 f"({exc.strerror})"
             ) from None
         identity = (st.st_size, st.st_mtime_ns, st.st_ino, record.artifact_sha256)
-        with self._lock:
-            cached = self._entries.get(key)
-        if cached is not None and cached[0] == identity:
-            return cached[1]
-        data = read_artifact(Path(path))
-        if hashlib.sha256(data).hexdigest() != record.artifact_sha256:
-            raise ArtifactTampered(
-                f"installed artifact of {record.skill_id} {record.version} changed on disk "
-                "since it was verified"
-            )
-        inspection = inspect_skill_artifact(data)
-        if inspection.public_key_hex != record.public_key_hex:
-            raise ArtifactTampered(
-                f"installed artifact of {record.skill_id} {record.version} is signed by "
-                "another key than at install"
-            )
-        with self._lock:
-            if len(self._entries) >= _CACHE_LIMIT:
-                self._entries.pop(next(iter(self._entries)))
-            self._entries[key] = (identity, inspection)
+        cached = self._cache.get(key, identity)
+        if cached is not None:
+            return cached
+        inspection = _verified(record, read_artifact(Path(path)), "on disk")
+        self._cache.put(key, identity, inspection)
         return inspection
 
     def forget(self, skill_id: str, version: str) -> None:
-        with self._lock:
-            self._entries.pop((skill_id, version), None)
+        self._cache.forget((skill_id, version))
+
+
+class DatabaseArtifacts:
+    """Artifacts in the shared state store, content-addressed by SHA-256 (several daemons).
+
+    A stored artifact cannot be changed (the schema refuses updates) and is named by its
+    digest, so a cached inspection stays valid for as long as the installed row names the
+    same digest — which every call reads afresh.
+    """
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self._cache = _InspectionCache()
+
+    def stage(self, skill_id: str, version: str, data: bytes) -> StagedArtifact:
+        return StagedArtifact(skill_id, version, hashlib.sha256(data).hexdigest(), data)
+
+    def place(self, staged: StagedArtifact, tx: Transaction) -> None:
+        tx.put_artifact(staged.sha256, staged.data)
+
+    def discard(self, staged: StagedArtifact) -> None:
+        """Nothing was written outside the transaction."""
+
+    def unlink(self, tx: Transaction, skill_id: str, versions: Iterable[str]) -> None:
+        tx.drop_unreferenced_artifacts()
+
+    def unlinked(self, skill_id: str, versions: Iterable[str]) -> None:
+        for version in versions:
+            self.forget(skill_id, version)
+
+    def remove_orphans(self, tx: Transaction, installed: set[tuple[str, str]]) -> list[str]:
+        return [f"sha256:{digest}" for digest in tx.drop_unreferenced_artifacts()]
+
+    def load(self, record: SkillVersionRecord) -> SkillInspection:
+        key = (record.skill_id, record.version)
+        identity = (record.artifact_sha256, record.public_key_hex)
+        cached = self._cache.get(key, identity)
+        if cached is not None:
+            return cached
+        with self.store.read() as tx:
+            data = tx.artifact(record.artifact_sha256)
+        if data is None:
+            raise ArtifactTampered(
+                f"installed artifact of {record.skill_id} {record.version} is missing from "
+                "the state database"
+            )
+        inspection = _verified(record, data, "in the state database")
+        self._cache.put(key, identity, inspection)
+        return inspection
+
+    def forget(self, skill_id: str, version: str) -> None:
+        self._cache.forget((skill_id, version))
+
+
+def artifact_store(state_root: Path, store: StateStore) -> ArtifactStore:
+    """Shared stores hold artifacts themselves; a lone daemon keeps files."""
+    return DatabaseArtifacts(store) if store.shared else FileArtifacts(state_root)

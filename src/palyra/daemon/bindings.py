@@ -36,7 +36,7 @@ from palyra.runtime.tools import find_tool as runtime_find_tool
 from palyra.skills.grants import CapabilityGrants, SecretGrant, capability_grants_from_manifest
 from palyra.skills.manifest import SkillManifest, Tool
 from palyra.store.base import CapabilityProfile, PluginBinding, SkillStatus, SkillVersionRecord
-from palyra.store.sqlite import now_ms
+from palyra.store.sql import now_ms
 
 ID_MAX_BYTES = 128
 NOTES_MAX_CHARS = 2000

@@ -1,7 +1,10 @@
 """What every service function shares: state root, database, trust store, vault, sandbox.
 
-One :class:`ServiceContext` per process. The trust store is the reference's JSON file, so
-edits take an advisory file lock: the daemon and a local CLI may both pin keys.
+One :class:`ServiceContext` per process. Its store decides where shared things live: a
+daemon on its own SQLite file keeps artifacts and the trust store as files under the state
+root; daemons sharing PostgreSQL keep both in the database (:mod:`palyra.daemon.artifacts`,
+:mod:`palyra.daemon.trust_home`). The vault, the compiled-code cache and skill storage stay
+in each daemon's state root.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from palyra.daemon.artifacts import ArtifactCache
+from palyra.daemon.artifacts import artifact_store
 from palyra.daemon.config import DaemonConfig, load_config
+from palyra.daemon.trust_home import trust_home
 from palyra.errors import IoFailure
 from palyra.fsutil import exclusive_lock
 from palyra.paths import resolve_trust_store
@@ -46,9 +51,10 @@ class ServiceContext:
             raise IoFailure(f"cannot create state root {state_root}: {exc.strerror}") from None
         self.config = config or load_config(state_root)
         self.store = store or open_store(state_root)
-        self.trust_path = resolve_trust_store(state_root)
+        self.trust_path = resolve_trust_store(state_root)  # used when the store is not shared
+        self.trust = trust_home(self.store, self.trust_path)
         self.vault = EncryptedFileVault(state_root / "vault")
-        self.artifacts = ArtifactCache(state_root)
+        self.artifacts = artifact_store(state_root, self.store)
         self.listeners: list[EventListener] = []
         self._sandbox: Sandbox | None = None
         self._sandbox_lock = threading.Lock()
@@ -62,17 +68,11 @@ class ServiceContext:
 
     # ---- trust store ------------------------------------------------------------------------
     def trust_store(self) -> TrustStore:
-        return TrustStore.load(self.trust_path)
+        return self.trust.load()
 
-    @contextlib.contextmanager
-    def trust_edit(self) -> Iterator[TrustStore]:
-        """Load, let the caller edit, save atomically — under an exclusive file lock."""
-        with exclusive_lock(self.trust_path.with_name(self.trust_path.name + ".lock")):
-            store = TrustStore.load(self.trust_path)
-            before = store.to_bytes()
-            yield store
-            if store.to_bytes() != before:
-                store.save(self.trust_path)
+    def trust_edit(self) -> AbstractContextManager[TrustStore]:
+        """Load, let the caller edit, save if changed — serialised with every other editor."""
+        return self.trust.edit()
 
     def pin(self, publisher: str, key_hex: str) -> bool:
         """Pin a TOFU key unless this publisher is already allowlisted or pinned."""

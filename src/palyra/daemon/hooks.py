@@ -40,7 +40,7 @@ from palyra.daemon.lifecycle import resolve_version
 from palyra.daemon.runner import CallRequest, Runner
 from palyra.errors import NotFoundError, PalyraError, UsageError
 from palyra.store.base import HookBinding, PluginBinding, SkillStatus
-from palyra.store.sqlite import now_ms
+from palyra.store.sql import now_ms
 from palyra.version import PRODUCT_VERSION
 
 HOOK_EVENTS: tuple[str, ...] = (

@@ -16,10 +16,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from palyra.daemon import artifacts
+from palyra.daemon.artifacts import StagedArtifact
 from palyra.daemon.context import ServiceContext
 from palyra.daemon.errors import (
     AlreadyInstalled,
@@ -42,7 +41,7 @@ from palyra.skills.trust import TrustDecision
 from palyra.skills.values import parse_semver
 from palyra.skills.verify import VerificationReport, verify_inspection
 from palyra.store.base import SkillStatus, SkillVersionRecord, Transaction
-from palyra.store.sqlite import now_ms
+from palyra.store.sql import now_ms
 
 SYSTEM = "system:daemon"
 
@@ -251,19 +250,20 @@ def install(
     Verification and the audit run outside any lock; every decision that depends on other
     installs (already installed? downgrade? capability increase? a second key for a publisher
     pinned on first use?) is taken again inside the write transaction, which serialises
-    installs across threads and processes. The artifact is staged beside its final path and
-    moved into place inside that transaction, so a losing racer never touches a winner's file.
+    installs across threads and processes. The artifact is staged (beside its final path, or
+    in memory for a shared store) and placed inside that transaction, so a losing racer never
+    touches a winner's artifact.
     """
     checked = check_artifact(ctx, resolved, allow_tofu)
     m = checked.inspection.manifest
-    staged = artifacts.stage_artifact(ctx.state_root, m.skill_id, m.version, resolved.data)
+    staged = ctx.artifacts.stage(m.skill_id, m.version, resolved.data)
     try:
         with ctx.store.write() as tx:
             outcome = _commit_install(
                 ctx, tx, checked, resolved, staged, force, require_installed, principal
             )
     finally:
-        artifacts.discard_staged(staged)
+        ctx.artifacts.discard(staged)
     record = outcome.record
     assert record is not None
     if not outcome.details.get("changed"):
@@ -308,7 +308,7 @@ def _commit_install(
     tx: Transaction,
     checked: Checked,
     resolved: ResolvedArtifact,
-    staged: Path,
+    staged: StagedArtifact,
     force: bool,
     require_installed: bool,
     principal: str,
@@ -384,7 +384,7 @@ def _commit_install(
         tx.append_event("skill.quarantined", principal, _skill_event(record))
     final = tx.skill_version(m.skill_id, m.version)
     # Last, so nothing can fail after the file is in place but before the commit.
-    artifacts.place_staged(staged, m.skill_id, m.version, ctx.state_root)
+    ctx.artifacts.place(staged, tx)
     events: list[tuple[str, dict[str, Any]]] = [
         ("skill:installed", _skill_event(record, action=verb))
     ]
@@ -432,12 +432,11 @@ def remove(
         for target in targets:
             tx.delete_skill_version(skill_id, target.version)
         removed = [t.version for t in targets]
+        ctx.artifacts.unlink(tx, skill_id, removed)
         tx.append_event(
             "skill.removed", principal, {"skill_id": skill_id, "removed_versions": removed}
         )
-    for target in targets:
-        ctx.artifacts.forget(skill_id, target.version)
-        artifacts.delete_artifact(ctx.state_root, skill_id, target.version)
+    ctx.artifacts.unlinked(skill_id, removed)
     return Outcome(None, details={"skill_id": skill_id, "removed_versions": removed})
 
 
@@ -623,9 +622,7 @@ def recover(ctx: ServiceContext) -> dict[str, Any]:
     # transaction, so every final artifact without a row here is a crash's leftover.
     with ctx.store.write() as tx:
         records = tx.skill_versions()
-        removed = artifacts.remove_orphans(
-            ctx.state_root, {(r.skill_id, r.version) for r in records}
-        )
+        removed = ctx.artifacts.remove_orphans(tx, {(r.skill_id, r.version) for r in records})
     pinned: list[str] = []
     store = ctx.trust_store()
     for record in records:

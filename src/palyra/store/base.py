@@ -23,6 +23,12 @@ class StoreError(PalyraError):
     kind = "store"
 
 
+class UnstorableText(StoreError):
+    """A text value the database cannot hold (NUL characters), refused before any write."""
+
+    kind = "invalid_text"
+
+
 class SkillStatus(enum.StrEnum):
     ACTIVE = "active"
     QUARANTINED = "quarantined"
@@ -268,6 +274,19 @@ class Transaction(Protocol):
         self, skill_id: str, version: str, tool_id: str, until_ms: int, by: str
     ) -> None: ...
 
+    # ---- artifacts and documents (used when the store is shared by several daemons) -----
+    def put_artifact(self, sha256: str, data: bytes) -> None:
+        """Store artifact bytes under their SHA-256 (a no-op when already stored)."""
+        ...
+
+    def artifact(self, sha256: str) -> bytes | None: ...
+    def drop_unreferenced_artifacts(self) -> list[str]:
+        """Delete stored artifacts no installed version names; returns their digests."""
+        ...
+
+    def document(self, name: str) -> str | None: ...
+    def set_document(self, name: str, body: str) -> None: ...
+
     # ---- journal ------------------------------------------------------------------------
     def append_event(self, kind: str, actor: str, payload: dict[str, Any]) -> JournalEvent: ...
     def events(
@@ -279,7 +298,10 @@ class Transaction(Protocol):
 class StateStore(Protocol):
     """Opens transactions; one instance is shared by every thread of a process."""
 
-    location: str
+    location: str  # for messages: a path, or a database URL without its password
+    # True when several daemons share this store: artifacts and the trust store then live in
+    # it, not in one daemon's state root.
+    shared: bool
     bindings_generation: int  # changes when this process commits plugin/hook bindings
 
     def read(self) -> AbstractContextManager[Transaction]:
