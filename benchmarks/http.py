@@ -38,19 +38,17 @@ sys.path.append(str(Path(__file__).resolve().parent))
 import argparse
 import asyncio
 import collections
-import contextlib
 import os
-import signal
-import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
 
 import daemon_fixtures as df
-from palyra.daemon.auth import load_or_create_token, running_daemon
+from daemon_server import daemon_process
+from palyra.daemon.auth import load_or_create_token
 from results import Results
 
 API = "/api/v1"
@@ -61,15 +59,6 @@ TARGET_RATIO = 0.5
 START_TIMEOUT_S = 30.0
 ECHO_INPUT = {"text": "x" * 48}
 ECHO_PATH = f"{API}/skills/{df.SKILL_ID}/tools/echo/run"
-
-# The daemon's own process: what ``palyra daemon run`` starts, with port 0.
-CHILD = """
-import sys
-from pathlib import Path
-from palyra.daemon.server import Daemon
-from palyra.mcp.server import http_mount
-Daemon(Path(sys.argv[1]), host="127.0.0.1", port=0, mounts=(http_mount,)).run()
-"""
 
 Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
 
@@ -113,39 +102,6 @@ def process_cpu_seconds(pid: int) -> float:
         return 0.0
     fields = stat.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def daemon_process(state_root: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """Start the daemon in a child process and yield it with its URL once it listens."""
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, after the child is gone)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(state_root)],
-        cwd=state_root.parent,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        marker = running_daemon(state_root)
-        while marker is None or int(marker["pid"]) != proc.pid:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                detail = log.read().decode(errors="replace").strip()[-2000:]
-                raise RuntimeError(f"the daemon did not start: {detail or 'no output'}")
-            time.sleep(0.05)
-            marker = running_daemon(state_root)
-        yield proc, str(marker["url"])
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
 
 
 def make_clients(url: str, token: str, count: int) -> list[httpx.AsyncClient]:

@@ -52,6 +52,7 @@ from types import ModuleType
 import httpx
 
 import daemon_fixtures as df
+from daemon_server import daemon_process
 from palyra.daemon.auth import load_or_create_token
 from results import Results
 
@@ -360,7 +361,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="palyra-bench-load-") as tmp:
         state_root = Path(tmp) / "state"
         token = load_or_create_token(state_root)
-        with HB.daemon_process(state_root) as (proc, url):
+        with daemon_process(state_root) as (proc, url):
             pid = int(proc.pid)
             install_fixture(url, token)
             HB.check_echo(url, token)

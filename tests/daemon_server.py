@@ -8,11 +8,18 @@ asks the server to stop and joins the thread, so the database is closed when it 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from palyra.daemon.auth import running_daemon as marker_of
 from palyra.daemon.server import Daemon
 from palyra.mcp.server import http_mount
 
@@ -65,3 +72,51 @@ def _stop(daemon: Daemon, thread: threading.Thread) -> None:
         if not thread.is_alive():
             return
     raise DaemonStartError(f"the daemon thread did not stop within {STOP_TIMEOUT_S:g} s")
+
+
+# The daemon's own process: what ``palyra daemon run`` starts, with port 0.
+CHILD = """
+import sys
+from pathlib import Path
+from palyra.daemon.server import Daemon
+from palyra.mcp.server import http_mount
+Daemon(Path(sys.argv[1]), host="127.0.0.1", port=0, mounts=(http_mount,)).run()
+"""
+
+
+@contextmanager
+def daemon_process(
+    state_root: Path, *, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Start the daemon in a child process (``env``: extra environment, such as
+    ``PALYRA_DATABASE_URL``) and yield it with its URL once it listens; SIGTERM on exit."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, after the child is gone)
+    state_root.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(state_root)],
+        cwd=state_root.parent,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        marker = marker_of(state_root)
+        while marker is None or int(marker["pid"]) != proc.pid:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                detail = log.read().decode(errors="replace").strip()[-2000:]
+                raise DaemonStartError(f"the daemon did not start: {detail or 'no output'}")
+            time.sleep(0.05)
+            marker = marker_of(state_root)
+        yield proc, str(marker["url"])
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()

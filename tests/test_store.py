@@ -141,9 +141,9 @@ def test_a_newer_schema_is_refused_with_a_clear_error(
     if kind == "sqlite":
         import sqlite3
 
-        conn = sqlite3.connect(Path(where) / "palyra.sqlite3")
-        conn.execute(f"PRAGMA user_version = {newer}")
-        conn.close()
+        lite = sqlite3.connect(Path(where) / "palyra.sqlite3")
+        lite.execute(f"PRAGMA user_version = {newer}")
+        lite.close()
     else:
         import psycopg
 
@@ -440,7 +440,7 @@ def test_journal_payloads_escape_nul_but_refuse_lone_surrogates(store: StateStor
     assert verify_chain([event]).ok
 
 
-storable = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)))
+storable = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]))
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | storable,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(storable, inner, max_size=4),
