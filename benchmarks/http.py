@@ -38,7 +38,9 @@ sys.path.append(str(Path(__file__).resolve().parent))
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -48,7 +50,8 @@ import httpx
 
 import daemon_fixtures as df
 from daemon_server import daemon_process
-from palyra.daemon.auth import load_or_create_token
+from palyra.daemon.auth import TOKEN_FILE, load_or_create_token
+from pg_server import PostgresUnavailable, postgres_server
 from results import Results
 
 API = "/api/v1"
@@ -251,12 +254,141 @@ def check_echo(url: str, token: str) -> None:
         raise RuntimeError(f"echo did not echo: {body}")
 
 
+# ---- shared state: SQLite vs PostgreSQL, one daemon vs two ----------------------------------
+
+SHARED_CLIENTS = 8
+
+
+def shared_token(*roots: Path) -> str:
+    """One token in every state root, as behind a load balancer (docs/deployment.md)."""
+    token = load_or_create_token(roots[0])
+    for root in roots[1:]:
+        (root / "daemon").mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = root / "daemon" / TOKEN_FILE
+        path.write_text(token + "\n", encoding="ascii")
+        path.chmod(0o600)
+    return token
+
+
+async def measure_setups(
+    setups: dict[str, list[str]], token: str, seconds: float, pid: int
+) -> dict[str, Tally]:
+    """Echo calls for each setup (its clients spread evenly over its daemons), in
+    alternating slices so every setup sees the same machine."""
+    clients = {
+        name: [
+            client
+            for index, url in enumerate(urls)
+            for client in make_clients(
+                url,
+                token,
+                SHARED_CLIENTS // len(urls) + (index == 0) * (SHARED_CLIENTS % len(urls)),
+            )
+        ]
+        for name, urls in setups.items()
+    }
+    tallies = {name: Tally() for name in setups}
+    try:
+        for group in clients.values():
+            for response in await asyncio.gather(*(echo(c) for c in group)):
+                response.raise_for_status()
+        names = list(setups)
+        for index in range(SLICES):
+            for name in names[index % len(names) :] + names[: index % len(names)]:
+                await run_slice(clients[name], echo, seconds / SLICES, tallies[name], pid)
+    finally:
+        for group in clients.values():
+            for client in group:
+                await client.aclose()
+    return tallies
+
+
+def shared_state(seconds: float) -> None:
+    """Echo calls/s at 8 clients: one daemon on SQLite, one on PostgreSQL, two sharing it."""
+    print(f"\nshared state: {SHARED_CLIENTS} clients calling echo")
+    with contextlib.ExitStack() as stack:
+        try:
+            pg = stack.enter_context(postgres_server(durable=True))
+        except (PostgresUnavailable, OSError, subprocess.SubprocessError) as exc:
+            print(f"  skipped: PostgreSQL unavailable ({exc})")
+            RESULTS.note(f"shared state skipped: PostgreSQL unavailable ({exc})")
+            return
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="palyra-bench-pg-")))
+        roots = [tmp / name for name in ("sqlite", "pg-a", "pg-b")]
+        token = shared_token(*roots)
+        env = {"PALYRA_DATABASE_URL": pg.fresh_database()}
+        lite, lite_url = stack.enter_context(daemon_process(roots[0]))
+        _a, url_a = stack.enter_context(daemon_process(roots[1], env=env))
+        _b, url_b = stack.enter_context(daemon_process(roots[2], env=env))
+        for url in (lite_url, url_a):  # A's install is B's too
+            with httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
+            ) as client:
+                client.post(
+                    f"{API}/skills/install",
+                    params={"allow_tofu": "true"},
+                    content=df.artifact(),
+                    headers={"Content-Type": "application/octet-stream"},
+                ).raise_for_status()
+        for url in (lite_url, url_a, url_b):
+            check_echo(url, token)
+        setups = {
+            "sqlite, one daemon": [lite_url],
+            "postgresql, one daemon": [url_a],
+            "postgresql, two daemons": [url_a, url_b],
+        }
+        tallies = asyncio.run(measure_setups(setups, token, seconds, lite.pid))
+    section = "shared state"
+    for name, tally in tallies.items():
+        print(
+            f"  {name:24} {tally.rate:8.1f} calls/s   p50 {tally.percentile(0.5) * 1e3:7.2f} ms"
+            f"   p99 {tally.percentile(0.99) * 1e3:7.2f} ms   ({tally.ok} ok,"
+            f" {tally.calls - tally.ok} not 2xx)"
+        )
+        key = "shared." + name.replace(", ", ".").replace(" ", "_")
+        RESULTS.figure(f"{key}.rate", section, f"{name}: echo throughput", tally.rate, "calls/s")
+        RESULTS.figure(
+            f"{key}.p50", section, f"{name}: echo p50", tally.percentile(0.5) * 1e3, "ms"
+        )
+    lite_t = tallies["sqlite, one daemon"]
+    one, two = tallies["postgresql, one daemon"], tallies["postgresql, two daemons"]
+    pg_vs_lite = one.rate / lite_t.rate if lite_t.rate else 0.0
+    two_vs_one = two.rate / one.rate if one.rate else 0.0
+    overhead_ms = (one.percentile(0.5) - lite_t.percentile(0.5)) * 1e3
+    print(f"  ratio postgresql/sqlite calls/s (one daemon): {pg_vs_lite:.2f}")
+    print(f"  postgresql per-call overhead at p50: {overhead_ms:+.2f} ms")
+    print(
+        f"  ratio two daemons/one daemon calls/s (postgresql): {two_vs_one:.2f}"
+        " (on 2 shared CPUs near 1 is expected: the daemons compete for the same cores)"
+    )
+    RESULTS.ratio(
+        "shared.pg_over_sqlite",
+        section,
+        "PostgreSQL / SQLite echo calls/s, one daemon",
+        pg_vs_lite,
+        baseline="sqlite, one daemon",
+    )
+    RESULTS.ratio(
+        "shared.two_over_one",
+        section,
+        "two daemons / one daemon echo calls/s on PostgreSQL",
+        two_vs_one,
+        baseline="postgresql, one daemon",
+    )
+    RESULTS.figure(
+        "shared.pg_overhead_p50", section, "PostgreSQL per-call overhead (p50)", overhead_ms, "ms"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--seconds", type=float, default=3.0, help="seconds per route and concurrency"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here (report.py)")
+    parser.add_argument(
+        "--no-shared", action="store_true", help="skip the SQLite/PostgreSQL section"
+    )
     args = parser.parse_args()
     cpus = os.cpu_count() or 1
     print(
@@ -297,6 +429,8 @@ def main() -> int:
         f" {ratios[TARGET_CLIENTS]:.2f} — {'met' if met else 'NOT met'}"
         + ("" if cpus > 2 else f" (on {cpus} shared CPUs)")
     )
+    if not args.no_shared:
+        shared_state(args.seconds)
     RESULTS.write(args.json)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from palyra.skills.keys import SigningKey
 from pg_server import PgServer, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Tests choose their database explicitly: an operator's shared PostgreSQL must never be used.
+os.environ.pop("PALYRA_DATABASE_URL", None)
 EXAMPLE_DIR = REPO / "examples" / "echo-http"
 
 SEED_01 = bytes([0x01]) * 32

@@ -463,3 +463,29 @@ def test_any_storable_text_round_trips(
         assert tx.plugin("p") == plugin
         assert tx.last_event() == event
     assert event.payload == payload
+
+
+# ---- PostgreSQL only: waiting for another daemon --------------------------------------------
+
+
+def test_a_writer_blocked_by_another_daemon_gets_a_typed_error_then_proceeds(
+    pg_url: str,
+) -> None:
+    import psycopg
+
+    from palyra.store.postgres import WRITE_LOCK_KEY, PostgresStore
+
+    store = PostgresStore(pg_url, busy_timeout_ms=300)
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as other:
+            other.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK_KEY,))
+            with pytest.raises(StoreError, match="busy"), store.write() as tx:
+                tx.append_event("k", "a", {})
+            with store.read() as tx:  # readers never wait for writers
+                assert tx.events() == []
+            other.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK_KEY,))
+        with store.write() as tx:
+            tx.append_event("k", "a", {})
+        assert [e.seq for e in store.iter_events()] == [1]
+    finally:
+        store.close()
