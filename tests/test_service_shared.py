@@ -112,7 +112,7 @@ def test_parallel_installs_from_separate_services_land_consistently(
     services = [Service.open(tmp_path / f"daemon-{n}") for n in range(3)]
     versions = ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0"]
     artifacts = {v: F.artifact(v) for v in versions}
-    errors: list[BaseException] = []
+    errors: list[PalyraError] = []
 
     def install(service: Service, version: str) -> None:
         try:
