@@ -17,8 +17,15 @@ The load generator is one asyncio loop with ``httpx.AsyncClient``s in this proce
 daemon runs in a child process. Both share this machine's CPUs, so on a 2-core box the ping
 baseline is partly bounded by the generator: the CPU-per-call columns say how much.
 
-Run: ``.venv/bin/python benchmarks/http.py [--seconds N] [--json PATH]`` (N per measurement,
-default 3; ``--json``: the same figures, machine-readable, for ``benchmarks/report.py``).
+Then, unless ``--no-shared``, shared state (docs/deployment.md): the same echo call on one
+daemon with SQLite, one daemon with PostgreSQL (a throwaway local server with fsync on) and
+two daemons sharing that database — one client (the per-call cost of PostgreSQL) and 8
+clients (calls/s; the two-daemon/one-daemon ratio). On 2 shared cores a ratio near 1 is
+expected: the daemons, the database and the load generator compete for the same CPUs.
+
+Run: ``.venv/bin/python benchmarks/http.py [--seconds N] [--json PATH] [--no-shared]`` (N per
+measurement, default 3; ``--json``: the same figures, machine-readable, for
+``benchmarks/report.py``).
 """
 
 from __future__ import annotations
@@ -271,7 +278,7 @@ def shared_token(*roots: Path) -> str:
 
 
 async def measure_setups(
-    setups: dict[str, list[str]], token: str, seconds: float, pid: int
+    setups: dict[str, list[str]], token: str, seconds: float, pid: int, count: int
 ) -> dict[str, Tally]:
     """Echo calls for each setup (its clients spread evenly over its daemons), in
     alternating slices so every setup sees the same machine."""
@@ -304,8 +311,9 @@ async def measure_setups(
 
 
 def shared_state(seconds: float) -> None:
-    """Echo calls/s at 8 clients: one daemon on SQLite, one on PostgreSQL, two sharing it."""
-    print(f"\nshared state: {SHARED_CLIENTS} clients calling echo")
+    """Echo calls: one daemon on SQLite vs one on PostgreSQL (one client: the per-call
+    overhead), then also two daemons sharing PostgreSQL (8 clients: throughput)."""
+    print("\nshared state: echo calls, SQLite vs PostgreSQL (fsync on), one daemon vs two")
     with contextlib.ExitStack() as stack:
         try:
             pg = stack.enter_context(postgres_server(durable=True))
@@ -332,13 +340,26 @@ def shared_state(seconds: float) -> None:
                 ).raise_for_status()
         for url in (lite_url, url_a, url_b):
             check_echo(url, token)
-        setups = {
-            "sqlite, one daemon": [lite_url],
-            "postgresql, one daemon": [url_a],
-            "postgresql, two daemons": [url_a, url_b],
-        }
-        tallies = asyncio.run(measure_setups(setups, token, seconds, lite.pid))
+        single = {"sqlite, one daemon": [lite_url], "postgresql, one daemon": [url_a]}
+        alone = asyncio.run(measure_setups(single, token, seconds, lite.pid, 1))
+        setups = {**single, "postgresql, two daemons": [url_a, url_b]}
+        tallies = asyncio.run(measure_setups(setups, token, seconds, lite.pid, SHARED_CLIENTS))
     section = "shared state"
+    lite_1, pg_1 = alone["sqlite, one daemon"], alone["postgresql, one daemon"]
+    overhead_1 = (pg_1.percentile(0.5) - lite_1.percentile(0.5)) * 1e3
+    print(
+        f"  one client: p50 sqlite {lite_1.percentile(0.5) * 1e3:.2f} ms,"
+        f" postgresql {pg_1.percentile(0.5) * 1e3:.2f} ms"
+        f" — PostgreSQL costs {overhead_1:+.2f} ms per call"
+    )
+    RESULTS.figure(
+        "shared.pg_overhead_p50_1client",
+        section,
+        "PostgreSQL per-call overhead, one client (p50)",
+        overhead_1,
+        "ms",
+    )
+    print(f"  {SHARED_CLIENTS} clients:")
     for name, tally in tallies.items():
         print(
             f"  {name:24} {tally.rate:8.1f} calls/s   p50 {tally.percentile(0.5) * 1e3:7.2f} ms"
@@ -356,7 +377,7 @@ def shared_state(seconds: float) -> None:
     two_vs_one = two.rate / one.rate if one.rate else 0.0
     overhead_ms = (one.percentile(0.5) - lite_t.percentile(0.5)) * 1e3
     print(f"  ratio postgresql/sqlite calls/s (one daemon): {pg_vs_lite:.2f}")
-    print(f"  postgresql per-call overhead at p50: {overhead_ms:+.2f} ms")
+    print(f"  postgresql p50 latency difference under load: {overhead_ms:+.2f} ms")
     print(
         f"  ratio two daemons/one daemon calls/s (postgresql): {two_vs_one:.2f}"
         " (on 2 shared CPUs near 1 is expected: the daemons compete for the same cores)"
@@ -376,7 +397,11 @@ def shared_state(seconds: float) -> None:
         baseline="postgresql, one daemon",
     )
     RESULTS.figure(
-        "shared.pg_overhead_p50", section, "PostgreSQL per-call overhead (p50)", overhead_ms, "ms"
+        "shared.pg_overhead_p50",
+        section,
+        f"PostgreSQL p50 latency difference, {SHARED_CLIENTS} clients",
+        overhead_ms,
+        "ms",
     )
 
 

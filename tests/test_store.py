@@ -132,6 +132,28 @@ def test_migrations_apply_once_and_reopening_changes_nothing(opener: Opener) -> 
     assert first.shared is (second.location.startswith("postgresql://"))
 
 
+def test_daemons_starting_together_migrate_once(opener: Opener) -> None:
+    opened: list[StateStore] = []
+    failures: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            opened.append(opener())
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and len(opened) == 4
+    with opened[0].write() as tx:
+        tx.put_artifact("a" * 64, b"migration 2 is there")
+    with opened[3].read() as tx:
+        assert tx.artifact("a" * 64) == b"migration 2 is there"
+
+
 def test_a_newer_schema_is_refused_with_a_clear_error(
     backend: tuple[str, str], opener: Opener
 ) -> None:

@@ -37,6 +37,8 @@ POOL_SIZE = 16
 # The advisory lock every writer takes (an arbitrary constant: "palyra" in ASCII).
 WRITE_LOCK_KEY = 0x70616C797261
 
+_BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})".encode()
+
 _placeholders: dict[str, str] = {}
 
 
@@ -105,6 +107,8 @@ class PostgresStore:
                         "row_factory": dict_row,
                         "connect_timeout": int(CONNECT_TIMEOUT_S),
                         "application_name": "palyra",
+                        # Bounds the wait for another daemon's write lock (below).
+                        "options": _options(url, busy_timeout_ms),
                     },
                     timeout=busy_timeout_ms / 1000,
                     open=False,
@@ -209,9 +213,9 @@ class PostgresStore:
         psycopg = self._psycopg
         with self._connection() as conn:
             try:
-                conn.execute("BEGIN")
-                conn.execute(f"SET LOCAL lock_timeout = {int(self.busy_timeout_ms)}")
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+                # One round trip: a simple query may hold several statements (no parameters;
+                # the key is a constant), and the transaction stays open after it.
+                conn.execute(_BEGIN_WRITE)
             except psycopg.errors.LockNotAvailable:
                 _rollback(conn)
                 raise StoreError(
@@ -239,6 +243,17 @@ class PostgresStore:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _options(url: str, busy_timeout_ms: int) -> str:
+    """The URL's own ``options`` (if any) plus palyra's lock timeout."""
+    import psycopg
+
+    try:
+        given = psycopg.conninfo.conninfo_to_dict(url).get("options") or ""
+    except psycopg.Error:
+        given = ""  # the pool's connect reports the malformed URL
+    return f"{given} -c lock_timeout={int(busy_timeout_ms)}".strip()
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
