@@ -251,6 +251,19 @@ def record(clients_count: int, tallies: dict[str, Tally], ratio: float) -> None:
         )
 
 
+def install_fixture(url: str, token: str) -> None:
+    """The fast fixture skill, installed over the API."""
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
+    ) as client:
+        client.post(
+            f"{API}/skills/install",
+            params={"allow_tofu": "true"},
+            content=df.artifact(),
+            headers={"Content-Type": "application/octet-stream"},
+        ).raise_for_status()
+
+
 def check_echo(url: str, token: str) -> None:
     """One call, checked: the benchmark measures a tool that really runs."""
     with httpx.Client(
@@ -329,15 +342,7 @@ def shared_state(seconds: float) -> None:
         _a, url_a = stack.enter_context(daemon_process(roots[1], env=env))
         _b, url_b = stack.enter_context(daemon_process(roots[2], env=env))
         for url in (lite_url, url_a):  # A's install is B's too
-            with httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
-            ) as client:
-                client.post(
-                    f"{API}/skills/install",
-                    params={"allow_tofu": "true"},
-                    content=df.artifact(),
-                    headers={"Content-Type": "application/octet-stream"},
-                ).raise_for_status()
+            install_fixture(url, token)
         for url in (lite_url, url_a, url_b):
             check_echo(url, token)
         single = {"sqlite, one daemon": [lite_url], "postgresql, one daemon": [url_a]}
@@ -427,15 +432,7 @@ def main() -> int:
         state_root = Path(tmp) / "state"
         token = load_or_create_token(state_root)
         with daemon_process(state_root) as (proc, url):
-            with httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
-            ) as client:
-                client.post(
-                    f"{API}/skills/install",
-                    params={"allow_tofu": "true"},
-                    content=df.artifact(),
-                    headers={"Content-Type": "application/octet-stream"},
-                ).raise_for_status()
+            install_fixture(url, token)
             check_echo(url, token)
             print(f"daemon: pid {proc.pid} at {url}; runner defaults (4 workers + 64 queued)")
             for count in CONCURRENCY:

@@ -51,7 +51,6 @@ from types import ModuleType
 
 import httpx
 
-import daemon_fixtures as df
 from daemon_server import daemon_process
 from palyra.daemon.auth import load_or_create_token
 from results import Results
@@ -259,18 +258,6 @@ class Generator:
             self.pool.join()
 
 
-def install_fixture(url: str, token: str) -> None:
-    with httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
-    ) as client:
-        client.post(
-            f"{HB.API}/skills/install",
-            params={"allow_tofu": "true"},
-            content=df.artifact(),
-            headers={"Content-Type": "application/octet-stream"},
-        ).raise_for_status()
-
-
 def ms(seconds: float) -> float:
     return seconds * 1e3
 
@@ -363,7 +350,7 @@ def main() -> int:
         token = load_or_create_token(state_root)
         with daemon_process(state_root) as (proc, url):
             pid = int(proc.pid)
-            install_fixture(url, token)
+            HB.install_fixture(url, token)
             HB.check_echo(url, token)
             print(f"daemon: pid {pid} at {url}")
             generator = Generator(url, token, args.clients, args.processes)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from palyra.store.base import JournalEvent, StoreError
 from palyra.store.schema import MIGRATIONS
-from palyra.store.sql import SqlTransaction, batched_events
+from palyra.store.sql import SqlTransaction, batched_events, queued_write
 
 if TYPE_CHECKING:
     import psycopg
@@ -196,17 +196,11 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[SqlTransaction]:
-        # Threads of this process queue here first, so waiting writers do not each hold a
-        # pooled connection; other daemons queue on the advisory lock.
-        if not self._writer.acquire(timeout=self.busy_timeout_ms / 1000):
-            raise StoreError("state database is busy (another writer holds it)")
-        try:
-            with self._write_transaction() as tx:
-                yield tx
-            if tx.bindings_touched:
-                self.bindings_generation += 1
-        finally:
-            self._writer.release()
+        # Other daemons queue on the advisory lock, in ``_write_transaction``.
+        with queued_write(
+            self, self._writer, self.busy_timeout_ms / 1000, self._write_transaction
+        ) as tx:
+            yield tx
 
     @contextlib.contextmanager
     def _write_transaction(self) -> Iterator[PgTransaction]:

@@ -7,11 +7,13 @@ migrate — and the same tests prove both.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Protocol
 
 from palyra.store.base import (
     ApprovalRecord,
@@ -22,6 +24,7 @@ from palyra.store.base import (
     PluginBinding,
     SkillStatus,
     SkillVersionRecord,
+    StoreError,
     UnstorableText,
 )
 from palyra.store.journal_chain import GENESIS_HASH, canonical_payload, event_hash
@@ -497,3 +500,28 @@ def batched_events(
         if len(chunk) < batch:
             return
         after = chunk[-1].seq
+
+
+class _Writable(Protocol):
+    bindings_generation: int
+
+
+@contextlib.contextmanager
+def queued_write(
+    store: _Writable,
+    writer: threading.Lock,
+    timeout_s: float,
+    transaction: Callable[[], AbstractContextManager[SqlTransaction]],
+) -> Iterator[SqlTransaction]:
+    """A write transaction for a store's thread: queue on the process's writer lock first
+    (so waiting threads neither poll the database's own lock nor each hold a connection),
+    then the database's lock inside ``transaction``; count binding changes once committed."""
+    if not writer.acquire(timeout=timeout_s):
+        raise StoreError("state database is busy (another writer holds it)")
+    try:
+        with transaction() as tx:
+            yield tx
+        if tx.bindings_touched:
+            store.bindings_generation += 1
+    finally:
+        writer.release()

@@ -19,7 +19,7 @@ from typing import Any
 
 from palyra.store.base import JournalEvent, StoreError
 from palyra.store.schema import MIGRATIONS
-from palyra.store.sql import SqlTransaction, batched_events
+from palyra.store.sql import SqlTransaction, batched_events, queued_write
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -119,15 +119,10 @@ class SqliteStore:
         # waiting writer sleep in steps of up to 100 ms, which under concurrent tool calls
         # (one journal write each) turned lock waits into most of a call's latency. Other
         # processes still meet the busy handler, as they must.
-        if not self._writer.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
-            raise StoreError("state database is busy (another writer holds it)")
-        try:
-            with self._write_transaction() as tx:
-                yield tx
-            if tx.bindings_touched:
-                self.bindings_generation += 1
-        finally:
-            self._writer.release()
+        with queued_write(
+            self, self._writer, BUSY_TIMEOUT_MS / 1000, self._write_transaction
+        ) as tx:
+            yield tx
 
     @contextlib.contextmanager
     def _write_transaction(self) -> Iterator[SqlTransaction]:
