@@ -323,6 +323,37 @@ async def measure_setups(
     return tallies
 
 
+def sequential(setups: dict[str, list[str]], token: str, seconds: float) -> dict[str, Tally]:
+    """One client, one call at a time (a plain blocking client: nothing but the call in the
+    latency), alternating between setups slice by slice."""
+    tallies = {name: Tally() for name in setups}
+    headers = {"Authorization": f"Bearer {token}"}
+    with contextlib.ExitStack() as stack:
+        clients = {
+            name: stack.enter_context(
+                httpx.Client(base_url=urls[0], headers=headers, trust_env=False)
+            )
+            for name, urls in setups.items()
+        }
+        for client in clients.values():
+            for _ in range(20):  # warm: connection open, module compiled, caches filled
+                client.post(ECHO_PATH, json={"input": ECHO_INPUT}).raise_for_status()
+        for _ in range(SLICES):
+            for name, client in clients.items():
+                tally = tallies[name]
+                started = time.perf_counter()
+                deadline = started + seconds / SLICES
+                while time.perf_counter() < deadline:
+                    begin = time.perf_counter()
+                    response = client.post(ECHO_PATH, json={"input": ECHO_INPUT})
+                    if response.is_success:
+                        tally.latencies.append(time.perf_counter() - begin)
+                    else:
+                        tally.answers[describe(response)] += 1
+                tally.elapsed += time.perf_counter() - started
+    return tallies
+
+
 def shared_state(seconds: float) -> None:
     """Echo calls: one daemon on SQLite vs one on PostgreSQL (one client: the per-call
     overhead), then also two daemons sharing PostgreSQL (8 clients: throughput)."""
@@ -346,7 +377,7 @@ def shared_state(seconds: float) -> None:
         for url in (lite_url, url_a, url_b):
             check_echo(url, token)
         single = {"sqlite, one daemon": [lite_url], "postgresql, one daemon": [url_a]}
-        alone = asyncio.run(measure_setups(single, token, seconds, lite.pid, 1))
+        alone = sequential(single, token, seconds)
         setups = {**single, "postgresql, two daemons": [url_a, url_b]}
         tallies = asyncio.run(measure_setups(setups, token, seconds, lite.pid, SHARED_CLIENTS))
     section = "shared state"
