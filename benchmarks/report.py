@@ -82,7 +82,9 @@ PLANS = (
         "HTTP API throughput",
         "A tool call (`POST /api/v1/skills/acme.daemon_demo/tools/echo/run`) through a real "
         "daemon process against the authenticated no-op `GET /api/v1/ping`, for 1, 8 and 32 "
-        "closed-loop clients in alternating slices. The load generator shares the CPUs.",
+        "closed-loop clients in alternating slices; then the same call on one daemon with "
+        "SQLite, one with PostgreSQL and two sharing it (docs/deployment.md). The load "
+        "generator and the database share the CPUs.",
         (),
         ("--seconds", "1"),
         full_runs=3,
