@@ -21,15 +21,17 @@ import contextlib
 import threading
 import urllib.parse
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+# Imported only when a PostgreSQL URL is configured (palyra.store.open_store imports this
+# module lazily), so a SQLite daemon never loads the driver.
+import psycopg
+import psycopg_pool
+from psycopg.rows import dict_row
 
 from palyra.store.base import JournalEvent, StoreError
 from palyra.store.schema import MIGRATIONS
 from palyra.store.sql import SqlTransaction, batched_events, queued_write
-
-if TYPE_CHECKING:
-    import psycopg
-    import psycopg_pool
 
 BUSY_TIMEOUT_MS = 15_000
 CONNECT_TIMEOUT_S = 15.0
@@ -86,11 +88,6 @@ class PostgresStore:
     def __init__(
         self, url: str, *, pool_size: int = POOL_SIZE, busy_timeout_ms: int = BUSY_TIMEOUT_MS
     ) -> None:
-        import psycopg
-        import psycopg_pool
-        from psycopg.rows import dict_row
-
-        self._psycopg = psycopg
         self.location = redact(url)
         self.shared = True
         self.bindings_generation = 0
@@ -132,8 +129,6 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        import psycopg_pool
-
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -146,7 +141,6 @@ class PostgresStore:
             raise StoreError(f"state database {self.location} is closed") from None
 
     def _migrate(self) -> None:
-        psycopg = self._psycopg
         try:
             with self._connection() as conn:
                 conn.execute("BEGIN")
@@ -170,8 +164,7 @@ class PostgresStore:
                         conn.execute("UPDATE palyra_schema SET version = %s", (index + 1,))
                     conn.execute("COMMIT")
                 except BaseException:
-                    with contextlib.suppress(psycopg.Error):
-                        conn.execute("ROLLBACK")
+                    _rollback(conn)
                     raise
         except psycopg.Error as exc:
             raise StoreError(
@@ -180,7 +173,6 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[SqlTransaction]:
-        psycopg = self._psycopg
         with self._connection() as conn:
             try:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -191,8 +183,7 @@ class PostgresStore:
             except psycopg.Error as exc:
                 raise StoreError(f"state database read failed: {_line(exc)}") from None
             finally:
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute("ROLLBACK")
+                _rollback(conn)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[SqlTransaction]:
@@ -204,7 +195,6 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def _write_transaction(self) -> Iterator[PgTransaction]:
-        psycopg = self._psycopg
         with self._connection() as conn:
             try:
                 # One round trip: a simple query may hold several statements (no parameters;
@@ -241,8 +231,6 @@ class PostgresStore:
 
 def _options(url: str, busy_timeout_ms: int) -> str:
     """The URL's own ``options`` (if any) plus palyra's lock timeout."""
-    import psycopg
-
     try:
         given = psycopg.conninfo.conninfo_to_dict(url).get("options") or ""
     except psycopg.Error:
@@ -251,8 +239,6 @@ def _options(url: str, busy_timeout_ms: int) -> str:
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
-    import psycopg
-
     with contextlib.suppress(psycopg.Error):
         conn.execute("ROLLBACK")
 

@@ -41,8 +41,8 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# Stored JSON is the journal's canonical text: one spelling of every value.
+_dumps = canonical_payload
 
 
 def _skill(row: Row, current: str | None) -> SkillVersionRecord:
@@ -432,13 +432,10 @@ class SqlTransaction:
 
     def drop_unreferenced_artifacts(self) -> list[str]:
         rows = self._all(
-            "SELECT sha256 FROM artifact_blobs WHERE sha256 NOT IN "
-            "(SELECT artifact_sha256 FROM skill_versions) ORDER BY sha256"
+            "DELETE FROM artifact_blobs WHERE sha256 NOT IN "
+            "(SELECT artifact_sha256 FROM skill_versions) RETURNING sha256"
         )
-        doomed = [str(r["sha256"]) for r in rows]
-        for sha256 in doomed:
-            self._run("DELETE FROM artifact_blobs WHERE sha256 = ?", sha256)
-        return doomed
+        return sorted(str(r["sha256"]) for r in rows)
 
     def document(self, name: str) -> str | None:
         row = self._one("SELECT body FROM documents WHERE name = ?", name)
@@ -459,7 +456,9 @@ class SqlTransaction:
         prev = GENESIS_HASH if last is None else str(last["hash"])
         seq = 1 if last is None else int(last["seq"]) + 1
         at = now_ms()
-        storable(kind), storable(actor)  # checked before they are hashed
+        # Checked before they are hashed (the INSERT below would check them too late).
+        storable(kind)
+        storable(actor)
         text = storable(canonical_payload(payload))
         digest = event_hash(prev, seq, at, kind, actor, text)
         self._run(
