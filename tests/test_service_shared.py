@@ -8,14 +8,16 @@ database, verified on read, cleaned up in the same transactions as the rows nami
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 import daemon_fixtures as F
+from conftest import CliResult
 from palyra.daemon.service import Service
 from palyra.errors import PalyraError
 
@@ -143,3 +145,20 @@ def test_parallel_installs_from_separate_services_land_consistently(
     finally:
         for service in services:
             service.close()
+
+
+def test_palyra_trust_edits_the_shared_trust_store(
+    svc: Service, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    svc.install_artifact(F.artifact(), allow_tofu=True)
+    listed = json.loads(cli("trust", "list", "--json").stdout)
+    assert listed["tofu_publishers"] == {F.PUBLISHER: F.KEY.public_key_hex}
+    assert "***" not in listed["trust_store"] and "(trust-store)" in listed["trust_store"]
+    assert cli("trust", "unpin", F.PUBLISHER).exit_code == 0
+    assert svc.ctx.trust_store().tofu_publishers == {}  # what every daemon now enforces
+    # An explicit file is still a file, and leaves the shared store alone.
+    own = tmp_path / "own-trust.json"
+    added = cli("trust", "add", "other", F.OTHER_KEY.public_key_hex, "--trust-store", str(own))
+    assert added.exit_code == 0
+    assert "other" in json.loads(own.read_text())["trusted_publishers"]
+    assert svc.ctx.trust_store().trusted_publishers == {}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,38 +10,27 @@ import typer
 from rich.table import Table
 
 from palyra.cli.output import CliState, console, print_json
-from palyra.daemon.trust_home import DatabaseTrustHome, FileTrustHome, TrustHome
+from palyra.daemon.trust_home import TrustHome, open_trust_home
 from palyra.errors import NotFoundError
-from palyra.paths import resolve_trust_store
 from palyra.skills.keys import key_id_for
 from palyra.skills.trust import TrustStore
-from palyra.store import DATABASE_URL_ENV, open_store
 
 app = typer.Typer(help="Manage trusted publisher keys and TOFU pins.", no_args_is_help=True)
 
 TrustStoreOption = Annotated[
     Path | None,
     typer.Option(
-        "--trust-store", help="Trust-store file (default: <state>/skills/trust-store.json)."
+        "--trust-store",
+        help="Trust-store file (default: the shared database's when PALYRA_DATABASE_URL is "
+        "set, else <state>/skills/trust-store.json).",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-@contextlib.contextmanager
-def trust_home(ctx: typer.Context, explicit: Path | None) -> Iterator[TrustHome]:
-    """``--trust-store``'s file; else the shared database's document when
-    ``PALYRA_DATABASE_URL`` is set (what every daemon on it enforces); else the state
-    root's file."""
+def trust_home(ctx: typer.Context, explicit: Path | None) -> AbstractContextManager[TrustHome]:
     state: CliState = ctx.obj
-    if explicit is None and os.environ.get(DATABASE_URL_ENV, "").strip():
-        store = open_store(state.state_root)
-        try:
-            yield DatabaseTrustHome(store)
-        finally:
-            store.close()
-        return
-    yield FileTrustHome(resolve_trust_store(state.state_root, explicit))
+    return open_trust_home(state.state_root, explicit)
 
 
 def _row(publisher: str, kind: str, key: str) -> dict[str, Any]:

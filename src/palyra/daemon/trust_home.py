@@ -9,13 +9,16 @@ first use by one daemon is the pin every daemon enforces.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
 from palyra.fsutil import exclusive_lock
+from palyra.paths import resolve_trust_store
 from palyra.skills.trust import TrustStore
+from palyra.store import DATABASE_URL_ENV, open_store
 from palyra.store.base import StateStore
 
 TRUST_DOCUMENT = "trust-store"
@@ -73,3 +76,18 @@ class DatabaseTrustHome:
 def trust_home(store: StateStore, file: Path) -> TrustHome:
     """The shared document for a shared store, else ``file``."""
     return DatabaseTrustHome(store) if store.shared else FileTrustHome(file)
+
+
+@contextlib.contextmanager
+def open_trust_home(state_root: Path, explicit: Path | None = None) -> Iterator[TrustHome]:
+    """For tools outside a daemon (``palyra trust``, ``skills verify``): ``explicit``'s file;
+    else the shared database's document when ``PALYRA_DATABASE_URL`` is set (what every
+    daemon on it enforces); else the state root's file."""
+    if explicit is None and os.environ.get(DATABASE_URL_ENV, "").strip():
+        store = open_store(state_root)
+        try:
+            yield DatabaseTrustHome(store)
+        finally:
+            store.close()
+        return
+    yield FileTrustHome(resolve_trust_store(state_root, explicit))
