@@ -66,7 +66,6 @@ CONCURRENCY = (1, 8, 32)
 SLICES = 3  # each measurement is split into this many slices, alternating echo and ping
 TARGET_CLIENTS = 8
 TARGET_RATIO = 0.5
-START_TIMEOUT_S = 30.0
 ECHO_INPUT = {"text": "x" * 48}
 ECHO_PATH = f"{API}/skills/{df.SKILL_ID}/tools/echo/run"
 
@@ -296,15 +295,7 @@ async def measure_setups(
     """Echo calls for each setup (its clients spread evenly over its daemons), in
     alternating slices so every setup sees the same machine."""
     clients = {
-        name: [
-            client
-            for index, url in enumerate(urls)
-            for client in make_clients(
-                url,
-                token,
-                SHARED_CLIENTS // len(urls) + (index == 0) * (SHARED_CLIENTS % len(urls)),
-            )
-        ]
+        name: [c for url in urls for c in make_clients(url, token, max(1, count // len(urls)))]
         for name, urls in setups.items()
     }
     tallies = {name: Tally() for name in setups}
@@ -320,37 +311,6 @@ async def measure_setups(
         for group in clients.values():
             for client in group:
                 await client.aclose()
-    return tallies
-
-
-def sequential(setups: dict[str, list[str]], token: str, seconds: float) -> dict[str, Tally]:
-    """One client, one call at a time (a plain blocking client: nothing but the call in the
-    latency), alternating between setups slice by slice."""
-    tallies = {name: Tally() for name in setups}
-    headers = {"Authorization": f"Bearer {token}"}
-    with contextlib.ExitStack() as stack:
-        clients = {
-            name: stack.enter_context(
-                httpx.Client(base_url=urls[0], headers=headers, trust_env=False)
-            )
-            for name, urls in setups.items()
-        }
-        for client in clients.values():
-            for _ in range(20):  # warm: connection open, module compiled, caches filled
-                client.post(ECHO_PATH, json={"input": ECHO_INPUT}).raise_for_status()
-        for _ in range(SLICES):
-            for name, client in clients.items():
-                tally = tallies[name]
-                started = time.perf_counter()
-                deadline = started + seconds / SLICES
-                while time.perf_counter() < deadline:
-                    begin = time.perf_counter()
-                    response = client.post(ECHO_PATH, json={"input": ECHO_INPUT})
-                    if response.is_success:
-                        tally.latencies.append(time.perf_counter() - begin)
-                    else:
-                        tally.answers[describe(response)] += 1
-                tally.elapsed += time.perf_counter() - started
     return tallies
 
 
@@ -377,7 +337,7 @@ def shared_state(seconds: float) -> None:
         for url in (lite_url, url_a, url_b):
             check_echo(url, token)
         single = {"sqlite, one daemon": [lite_url], "postgresql, one daemon": [url_a]}
-        alone = sequential(single, token, seconds)
+        alone = asyncio.run(measure_setups(single, token, seconds, lite.pid, 1))
         setups = {**single, "postgresql, two daemons": [url_a, url_b]}
         tallies = asyncio.run(measure_setups(setups, token, seconds, lite.pid, SHARED_CLIENTS))
     section = "shared state"
