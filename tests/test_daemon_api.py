@@ -373,3 +373,35 @@ def test_a_stop_signal_shuts_the_daemon_down_cleanly(tmp_path: Path, stop: signa
     assert process.returncode == 0, err
     assert "Traceback" not in err
     assert not (state / "daemon" / "daemon.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("reason", "status", "kind"),
+    [
+        ('"a\\u0000b"', 400, "invalid_text"),  # the store refuses it (on SQLite as on PostgreSQL)
+        ('"\\ud800"', 422, "invalid_request"),  # the request model already refuses it
+    ],
+)
+def test_text_no_store_can_hold_is_refused_and_changes_nothing(
+    daemon: Daemon, reason: str, status: int, kind: str
+) -> None:
+    """A NUL or a lone surrogate (both valid JSON escapes) in an operator's reason: a typed
+    4xx, never a 500 or a half-applied change."""
+    client = DaemonClient(daemon.url, daemon.token)
+    try:
+        client.install_artifact(df.artifact(), allow_tofu=True)
+        before = client.journal(limit=1000)["events"]
+        body = b'{"version": null, "reason": ' + reason.encode() + b"}"
+        response = _raw(
+            daemon,
+            "POST",
+            f"/api/v1/skills/{df.SKILL_ID}/quarantine",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["kind"] == kind
+        assert client.info(df.SKILL_ID)["status"] == "active"
+        assert client.journal(limit=1000)["events"] == before
+    finally:
+        client.close()
